@@ -1,0 +1,44 @@
+"""Preprocess a video dataset: probe → detect → track → extract → index (see conf/preprocess.yaml).
+
+python preprocess.py data=dfdc data.root=/data/dfdc detector=retinaface_mnet tracker=tubes
+python preprocess.py data=realvideos run=[probe] shard=0 num_shards=4
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from src.preprocess.pipeline import StageContext
+from src.utils.config import check_missing
+
+log = logging.getLogger("preprocess")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="preprocess")
+def main(cfg: DictConfig) -> None:
+    check_missing(cfg)
+    records = instantiate(cfg.data.source).records()
+    ctx = StageContext(
+        records=records,
+        work_dir=Path(cfg.data.work_dir),
+        shard=cfg.shard,
+        num_shards=cfg.num_shards,
+        overwrite=cfg.overwrite,
+        retry_failed=cfg.retry_failed,
+        progress=cfg.progress,
+    )
+    log.info("%d videos from %s; artifacts in %s", len(records), cfg.data.root, ctx.work_dir)
+    for name in cfg.run:
+        if name not in cfg.stages:
+            raise ValueError(f"unknown stage {name!r} in run=; available: {', '.join(cfg.stages)}")
+        report = instantiate(cfg.stages[name])(ctx)
+        print(report.summary())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Shared fixtures. Real research videos are read from ../shared/realvideos and never copied into the repo."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DFDETECT_SHARED", REPO_ROOT.parent / "shared"))
+REALVIDEOS = SHARED / "realvideos"
+WEIGHTS = SHARED / "weights"
+SPEC_REFERENCE = SHARED / "spec" / "reference"
+
+
+def _manifest_rows() -> list[dict[str, str]]:
+    path = REALVIDEOS / "manifest.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+MANIFEST = _manifest_rows()
+REALVIDEO_IDS = [row["filename"] for row in MANIFEST] or ["<../shared/realvideos absent>"]
+
+
+def require_realvideos() -> Path:
+    if not MANIFEST:
+        pytest.skip(f"real videos not found at {REALVIDEOS} (research data lives in ../shared, not in the repo)")
+    return REALVIDEOS
+
+
+@pytest.fixture(scope="session")
+def realvideos() -> Path:
+    return require_realvideos()
+
+
+@pytest.fixture(scope="session")
+def manifest() -> list[dict[str, str]]:
+    require_realvideos()
+    return MANIFEST
+
+
+def synthetic_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth, moving test frames (compress like natural video, unlike white noise)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    frames = np.empty((n, height, width, 3), np.uint8)
+    phase = rng.uniform(0, 2 * np.pi, 3)
+    for t in range(n):
+        for c in range(3):
+            wave = np.sin(xx / (7 + 3 * c) + t / 5 + phase[c]) + np.cos(yy / (9 + 2 * c) - t / 7)
+            frames[t, ..., c] = np.clip(127 + 60 * wave, 0, 255).astype(np.uint8)
+    return frames
