@@ -30,15 +30,16 @@ from src.preprocess.video import open_video
 from src.utils.io import read_json
 
 SETTINGS = {
-    "x264 lossless (crf 0, 4:4:4)": ClipEncoder(crf=0),
-    "crf 8, 4:4:4": ClipEncoder(crf=8),
-    "crf 12, 4:4:4 (default)": ClipEncoder(),
-    "crf 16, 4:4:4": ClipEncoder(crf=16),
-    "crf 20, 4:4:4": ClipEncoder(crf=20),
-    "crf 12, 4:2:0": ClipEncoder(pix_fmt="yuv420p"),
-    "crf 12, 4:4:4, keyint 250": ClipEncoder(keyint=250),
-    "crf 12, 4:4:4, keyint 8": ClipEncoder(keyint=8),
-    "crf 12, 4:4:4, preset veryfast": ClipEncoder(preset="veryfast"),
+    "x264 lossless (crf 0, 4:4:4)": ClipEncoder(crf=0, tune=None),
+    "crf 4, tune psnr": ClipEncoder(crf=4),
+    "crf 6, tune psnr (default)": ClipEncoder(),
+    "crf 8, tune psnr": ClipEncoder(crf=8),
+    "crf 12, tune psnr": ClipEncoder(crf=12),
+    "crf 16, tune psnr": ClipEncoder(crf=16),
+    "crf 6, no tune (psy-rd, AQ)": ClipEncoder(tune=None),
+    "crf 6, 4:2:0": ClipEncoder(pix_fmt="yuv420p"),
+    "crf 6, keyint 250": ClipEncoder(keyint=250),
+    "crf 6, preset veryfast": ClipEncoder(preset="veryfast"),
 }
 
 
@@ -99,7 +100,7 @@ def measure(crops: np.ndarray, encoder: ClipEncoder, fps: float, folder: Path, r
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("work/realvideos"))
-    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--clips", type=int, default=30, help="at most this many videos, one clip each")
     args = parser.parse_args()
     clips = load_clips(args.work, args.clips)
     rng = np.random.default_rng(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,43 @@ def synthetic_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarr
             wave = np.sin(xx / (7 + 3 * c) + t / 5 + phase[c]) + np.cos(yy / (9 + 2 * c) - t / 7)
             frames[t, ..., c] = np.clip(127 + 60 * wave, 0, 255).astype(np.uint8)
     return frames
+
+
+def _preprocessed(request, tmp_path_factory, name: str, tracker) -> Path:
+    """Run track → extract → index on the real videos' detections (fixture ``realvideos_detections``)."""
+    from src.preprocess.datasets import FolderSource
+    from src.preprocess.extract import ClipEncoder
+    from src.preprocess.pipeline import StageContext, probe_stage
+    from src.preprocess.stages import extract_stage, index_stage, track_stage
+
+    detections = Path(request.getfixturevalue("realvideos_detections"))
+    work = tmp_path_factory.mktemp(name) / "realvideos"
+    shutil.copytree(detections / "detections", work / "detections")
+    for folder in ("probe", "reports"):
+        if (detections / folder).is_dir():
+            shutil.copytree(detections / folder, work / folder)
+    ctx = StageContext(FolderSource(REALVIDEOS, "labels.csv").records(), work, progress=False)
+    probe_stage(ctx)
+    track_stage(ctx, tracker)
+    extract_stage(ctx, tracker.pairing, ClipEncoder())
+    index_stage(ctx)
+    return work
+
+
+@pytest.fixture(scope="session")
+def realvideos_work(request, tmp_path_factory) -> Path:
+    """Work dir of the real videos after every preprocessing stage with ``tracker=ntech`` (faithful: one 50-frame
+    clip per track, fakes pixel-aligned with their originals): ``index.parquet``, ``clips/``, ``tracks/``."""
+    from src.preprocess.trackers import NtechTracker
+
+    require_realvideos()
+    return _preprocessed(request, tmp_path_factory, "realvideos_ntech", NtechTracker())
+
+
+@pytest.fixture(scope="session")
+def realvideos_work_tubes(request, tmp_path_factory) -> Path:
+    """Like ``realvideos_work`` with ``tracker=tubes`` (RobustForensics), clips cut short to the first 64 frames."""
+    from src.preprocess.trackers import TubeTracker
+
+    require_realvideos()
+    return _preprocessed(request, tmp_path_factory, "realvideos_tubes", TubeTracker(max_frames=64))

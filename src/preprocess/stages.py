@@ -29,10 +29,11 @@ from src.preprocess.video import Backend, VideoInfo, probe
 from src.utils.io import read_json, write_json
 
 log = logging.getLogger(__name__)
+SKIPPED = "skipped, "
 
 TRACKS_SCHEMA_VERSION = 1
 CLIPS_SCHEMA_VERSION = 1
-UPSTREAM = ("extract", "track", "detect", "probe")  # latest first: the first failure found is the nearest cause
+PIPELINE = ("probe", "detect", "track", "extract")  # a video's first failed stage is the root cause of later ones
 
 
 class Upstream:
@@ -54,10 +55,10 @@ class Upstream:
             self._failures[stage] = failed
         return self._failures[stage].get(video_id)
 
-    def earlier_failure(self, video_id: str, stages: tuple[str, ...] = UPSTREAM) -> str | None:
+    def root_failure(self, video_id: str, stages: tuple[str, ...] = PIPELINE) -> str | None:
         """``<stage> failed: <cause>`` for the first of ``stages`` that reported this video, or None."""
         for stage in stages:
-            if cause := self.failure(stage, video_id):
+            if (cause := self.failure(stage, video_id)) and not cause.startswith(SKIPPED):
                 return f"{stage} failed: {cause}"
         return None
 
@@ -66,10 +67,9 @@ class Upstream:
         path = self.ctx.artifact(folder, record, suffix)
         if path.is_file():
             return path
-        stages = UPSTREAM[UPSTREAM.index(stage) :]
-        cause = self.earlier_failure(record.video_id, stages)
+        cause = self.root_failure(record.video_id, PIPELINE[: PIPELINE.index(stage) + 1])
         if cause:
-            raise FileNotFoundError(f"{record.path}: skipped, {cause}")
+            raise FileNotFoundError(f"{SKIPPED}{cause}")
         raise FileNotFoundError(f"{path}: missing; run the {stage} stage for this video first")
 
     def info(self, record: VideoRecord) -> VideoInfo:
@@ -176,7 +176,7 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
             return own, "original not in the dataset"
         path = ctx.artifact("tracks", original, ".json")
         if not path.is_file():
-            cause = upstream.earlier_failure(original.video_id, UPSTREAM[1:])
+            cause = upstream.root_failure(original.video_id, PIPELINE[:3])
             if cause is None:
                 raise FileNotFoundError(f"{path}: the original of this fake is not tracked yet; run track for it first")
             return own, f"original unusable: {cause}"
@@ -255,7 +255,7 @@ def index_stage(
         if path.is_file():
             manifests[record.video_id] = read_json(path)
             continue
-        report.failures[record.video_id] = upstream.earlier_failure(record.video_id) or "not extracted yet"
+        report.failures[record.video_id] = upstream.root_failure(record.video_id) or "not extracted yet"
     frame = build_index(ctx.records, manifests, assign_splits(ctx.records, val_parts, val_fraction))
     write_index(frame, ctx.work_dir / filename)
     report.done = len(manifests)
