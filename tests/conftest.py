@@ -87,10 +87,14 @@ def _preprocessed(request, tmp_path_factory, name: str, tracker) -> Path:
 @pytest.fixture(scope="session")
 def realvideos_work(request, tmp_path_factory) -> Path:
     """Work dir of the real videos after every preprocessing stage with ``tracker=ntech`` (faithful: one 50-frame
-    clip per track, fakes pixel-aligned with their originals): ``index.parquet``, ``clips/``, ``tracks/``."""
+    clip per track, fakes pixel-aligned with their originals): ``index.parquet``, ``clips/``, ``tracks/``.
+
+    ``DFDETECT_REALVIDEOS_WORK=<work>/realvideos`` uses a finished full run instead (figures on whole videos)."""
     from src.preprocess.trackers import NtechTracker
 
     require_realvideos()
+    if os.environ.get("DFDETECT_REALVIDEOS_WORK"):  # a full run: preprocess.py data=realvideos tracker=ntech
+        return Path(os.environ["DFDETECT_REALVIDEOS_WORK"])
     return _preprocessed(request, tmp_path_factory, "realvideos_ntech", NtechTracker())
 
 

@@ -245,10 +245,17 @@ def index_stage(
     val_fraction: float = 0.1,
     filename: str = "index.parquet",
 ) -> StageReport:
-    """All clips manifests → ``<work_dir>/index.parquet`` (every video of the dataset, whatever the shard)."""
+    """All clips manifests → ``<work_dir>/index.parquet`` (every video of the dataset, whatever the shard).
+
+    Shard 0 writes it; run ``run=[index]`` once more after every shard has finished to index them all.
+    """
     start = time.perf_counter()
     upstream = Upstream(ctx)
     report = StageReport(stage="index", total=len(ctx.records))
+    if ctx.shard != 0:
+        log.info("index: written by shard 0 only; run run=[index] once after every shard has finished")
+        report.skipped = report.total
+        return report
     manifests = {}
     for record in ctx.records:
         path = ctx.artifact("clips", record, ".json")
