@@ -48,7 +48,7 @@ ROUND_TRIP = [
 
 
 def _info(document: dict) -> VideoInfo:
-    return VideoInfo(**{k: v for k, v in document["info"].items() if k != "duration"})
+    return VideoInfo.from_dict(document["info"])
 
 
 def test_single_face_videos_yield_one_track_covering_their_frames(realvideos_work):

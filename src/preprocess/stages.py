@@ -74,11 +74,7 @@ class Upstream:
 
     def info(self, record: VideoRecord) -> VideoInfo:
         path = self.ctx.artifact("probe", record, ".json")
-        if path.is_file():
-            fields = read_json(path)["info"]
-            fields.pop("duration", None)
-            return VideoInfo(**fields)
-        return probe(record.path)
+        return VideoInfo.from_dict(read_json(path)["info"]) if path.is_file() else probe(record.path)
 
 
 def track_stage(ctx: StageContext, tracker: FaceTracker) -> StageReport:
@@ -120,7 +116,8 @@ def track_stage(ctx: StageContext, tracker: FaceTracker) -> StageReport:
 def read_tracks(path: Path) -> dict:
     document = read_json(path)
     if document.get("schema_version") != TRACKS_SCHEMA_VERSION:
-        raise ValueError(f"{path}: tracks schema {document.get('schema_version')}, this code reads 1")
+        version = document.get("schema_version")
+        raise ValueError(f"{path}: tracks schema {version}, this code reads {TRACKS_SCHEMA_VERSION}")
     return document
 
 
@@ -135,10 +132,10 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
 
     def process(record: VideoRecord) -> None:
         document = read_tracks(upstream.require("track", "tracks", record, ".json"))
-        info = VideoInfo(**{k: v for k, v in document["info"].items() if k != "duration"})
+        info = VideoInfo.from_dict(document["info"])
         tracks = [Track.from_dict(t) for t in document["tracks"]]
         plans = [ClipPlan.from_dict(c) for c in document["clips"]]
-        clips, status = _pair(record, info, tracks, plans)
+        clips, status = pair_with_original(record, info, tracks, plans)
         folder = ctx.work_dir / "clips" / record.video_id
         if folder.exists():  # leftovers of an interrupted or older run of this video
             shutil.rmtree(folder)
@@ -165,7 +162,7 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
         made["pairs"] += sum(1 for e in entries if e["pair"])
         made["MB"] = round(made["MB"] + sum(e["bytes"] for e in entries) / 2**20, 1)
 
-    def _pair(
+    def pair_with_original(
         record: VideoRecord, info: VideoInfo, tracks: list[Track], plans: list[ClipPlan]
     ) -> tuple[list[PairedClip], str]:
         own = [PairedClip(plan) for plan in plans]
