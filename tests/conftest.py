@@ -63,6 +63,38 @@ def synthetic_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarr
     return frames
 
 
+def default_detector(**overrides):
+    """The default detector exactly as ``conf/detector/mtcnn.yaml`` configures it (on the CPU)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(REPO_ROOT / "conf" / "detector" / "mtcnn.yaml")
+    return instantiate(OmegaConf.merge(cfg, {"device": "cpu", **overrides}))
+
+
+# Detection cadence for tests on the real videos: NTech's every 6th frame, first 20 samples (4 s of video).
+REALVIDEOS_SAMPLING = {"step": 6, "max_count": 20}
+
+
+@pytest.fixture(scope="session")
+def realvideos_detections(tmp_path_factory) -> Path:
+    """Work dir with ``probe/`` and ``detections/`` of every real video (data=realvideos, detector=mtcnn default,
+    every 6th frame, first 20 samples): the detect stage run once per session, shared by the detector acceptance
+    tests and the tracking tests."""
+    from src.preprocess.datasets import FolderSource
+    from src.preprocess.detect import detect_stage
+    from src.preprocess.pipeline import StageContext, probe_stage
+    from src.preprocess.sampling import EveryNth
+
+    require_realvideos()
+    work = tmp_path_factory.mktemp("realvideos_detections") / "realvideos"
+    ctx = StageContext(FolderSource(REALVIDEOS, "labels.csv").records(), work, progress=False)
+    probe_stage(ctx)
+    report = detect_stage(ctx, default_detector(), EveryNth(**REALVIDEOS_SAMPLING))
+    assert report.failed == 0, report.failures
+    return work
+
+
 def _preprocessed(request, tmp_path_factory, name: str, tracker) -> Path:
     """Run track → extract → index on the real videos' detections (fixture ``realvideos_detections``)."""
     from src.preprocess.datasets import FolderSource
