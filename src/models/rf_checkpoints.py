@@ -1,0 +1,74 @@
+"""Load RobustForensics checkpoints: the 11 released ``*.pth.tar`` files and the seed's ImageNet/Kinetics inits.
+
+A seed checkpoint is ``{'step', 'arch', 'state_dict', 'best_loss', 'optimizer'}`` saved by ``torch.save`` from a
+DDP-wrapped model, so every key starts with ``module.`` (Xception: ``module.model.``); inits and the inference
+copies are plain state dicts without the prefix. Only the tensors are used, read with ``weights_only=True``.
+EfficientNet checkpoints carry lukemelas ``efficientnet_pytorch`` names and are renamed to timm's on the fly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
+
+log = logging.getLogger(__name__)
+
+# Longest first: Xception's `module.model.` must not be cut down to `model.` by the `module.` rule.
+WRAPPER_PREFIXES = ("module.model.", "module.")
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict inside a seed checkpoint or plain weights file, with DDP/TransferModel prefixes removed."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as err:  # missing/truncated file, or a pickle beyond tensors+builtins
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RuntimeError(f"{path}: cannot read checkpoint: {first_line}") from err
+    state = obj.get("state_dict", obj) if isinstance(obj, Mapping) else None
+    if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RuntimeError(f"{path}: not a state dict nor a {{'state_dict': ...}} checkpoint")
+    for prefix in WRAPPER_PREFIXES:
+        if all(k.startswith(prefix) for k in state):
+            return {k[len(prefix) :]: v for k, v in state.items()}
+    return dict(state)
+
+
+def load_rf_checkpoint(path: str | os.PathLike, model: nn.Module, init: bool = False) -> list[str]:
+    """Load ``path`` into ``model``; every key must match. Return the keys left at their initial values.
+
+    ``init=True`` loads a pretraining checkpoint the way the seed did (ImageNet/Kinetics weights into a 2-class
+    net): tensors of another shape (the 1000/400-way classifier) stay at init with a warning, and Cadene's
+    2-D Xception pointwise weights are viewed as the 1×1 convolutions they are.
+    """
+    state = read_state_dict(path)
+    if any(k.startswith("_blocks.") for k in state):
+        names = lukemelas_to_timm(state, stage_depths(model))
+        state = {names[k]: v for k, v in state.items()}
+    own = model.state_dict()
+    missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
+    if missing or unexpected:
+        raise RuntimeError(
+            f"{path}: does not fit {type(model).__name__}: {len(missing)} missing keys {missing[:3]}, "
+            f"{len(unexpected)} unexpected keys {unexpected[:3]}"
+        )
+    kept = []
+    for key, value in state.items():
+        if value.shape == own[key].shape:
+            continue
+        if init and (*value.shape, 1, 1) == tuple(own[key].shape):
+            state[key] = value.view(own[key].shape)
+        elif init:
+            log.warning("%s: %s has shape %s, the model %s: left at init", path, key, list(value.shape),
+                        list(own[key].shape))  # fmt: skip
+            state[key] = own[key]
+            kept.append(key)
+        else:
+            raise RuntimeError(f"{path}: {key} has shape {list(value.shape)}, the model {list(own[key].shape)}")
+    model.load_state_dict(state)
+    return kept
