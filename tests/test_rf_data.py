@@ -1,0 +1,108 @@
+"""RobustForensics datasets on real face-tube clips, and the video-level validation metric."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from src.datamodules import rf_transforms
+from src.datamodules.rf_datasets import TubeClips, TubeFrames
+from src.models.video_logloss import VideoLogLoss
+from tests.rf_helpers import shared_tube_clips
+
+
+@pytest.fixture(scope="module")
+def tubes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    return shared_tube_clips(tmp_path_factory)
+
+
+def test_tube_frames_are_the_seeds_strided_samples(tubes: tuple[Path, pd.DataFrame]) -> None:
+    root, index = tubes
+    dataset = TubeFrames(index, root, rf_transforms.image_val(32), frame_stride=30)
+    assert len(dataset) == 4 * 5  # 140-frame tubes: frames 0, 30, 60, 90, 120
+    assert dataset.sample_frame[:5].tolist() == [0, 30, 60, 90, 120]
+    item = dataset[7]
+    assert item["input"].shape == (3, 32, 32) and item["input"].dtype == torch.float32
+    assert item["label"] == index["label"][1] and item["video_id"] == index["video_id"][1] and item["index"] == 7
+    # Xception's BGR input: the same pixels with the channels reversed.
+    bgr = TubeFrames(index, root, rf_transforms.image_val(32, rf_transforms.HALF, rf_transforms.HALF), bgr=True)
+    rgb = TubeFrames(index, root, rf_transforms.image_val(32, rf_transforms.HALF, rf_transforms.HALF))
+    torch.testing.assert_close(bgr[3]["input"], rgb[3]["input"].flip(0))
+
+
+def test_tube_clips_follow_the_temporal_crop(tubes: tuple[Path, pd.DataFrame]) -> None:
+    root, index = tubes
+    train = TubeClips(index, root, rf_transforms.clip_train(size=32, min_scale=32, max_scale=48), step=4)
+    assert train[0]["input"].shape == (3, 32, 32, 32)  # (C, T, H, W): 32×4
+    val = TubeClips(index, root, rf_transforms.clip_val(40), size=128, step=8, random_crop=False)
+    clip = val[2]["input"]
+    assert clip.shape == (3, 16, 40, 40)  # 16×8, validated at a larger size than trained, as the seed
+    torch.testing.assert_close(clip, val[2]["input"])  # centre crop, no randomness
+    # A tube shorter than the window loops its frames: in a 256-frame window of a 140-frame tube, read every 4th
+    # frame, position 35 (window frame 140) is tube frame 0 again.
+    looped = TubeClips(index, root, rf_transforms.clip_val(64), size=256, step=4, random_crop=False)[0]["input"]
+    assert looped.shape[1] == 64
+    torch.testing.assert_close(looped[:, 35], looped[:, 0])
+    assert not torch.equal(looped[:, 34], looped[:, 0])
+
+
+def test_dataloader_workers_draw_different_augmentations(tubes: tuple[Path, pd.DataFrame]) -> None:
+    root, index = tubes
+    same = index.iloc[[0] * 8].reset_index(drop=True)
+    dataset = TubeFrames(same, root, rf_transforms.image_train(32), frame_stride=1000)  # eight times one frame
+    loader = DataLoader(dataset, batch_size=1, num_workers=2)
+    batches = [b["input"][0] for b in loader]
+    assert not torch.equal(batches[0], batches[1])  # workers 0 and 1 take turns: their generators differ
+    assert len({tuple(b.flatten()[:20].tolist()) for b in batches}) > 4
+
+
+def test_unreadable_clip_is_reported_once_and_replaced(
+    tubes: tuple[Path, pd.DataFrame], tmp_path: Path, caplog
+) -> None:
+    root, index = tubes
+    broken = tmp_path / "clips" / "broken.mp4"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x00" * 100)
+    for row in index.itertuples():
+        target = tmp_path / row.clip_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(root / row.clip_path)
+    with_broken = pd.concat([index.iloc[[0]].assign(clip_path="clips/broken.mp4"), index], ignore_index=True)
+    dataset = TubeClips(with_broken, tmp_path, rf_transforms.clip_val(32), random_crop=False)
+    with caplog.at_level(logging.ERROR):
+        first, again = dataset[0], dataset[0]
+    assert first["index"] == 1 and again["index"] == 1  # the next readable clip
+    errors = [r.getMessage() for r in caplog.records if "broken.mp4" in r.getMessage()]
+    assert len(errors) == 1 and "\n" not in errors[0]
+
+
+def test_unlabelled_or_incomplete_index_is_refused(tubes: tuple[Path, pd.DataFrame]) -> None:
+    root, index = tubes
+    with pytest.raises(ValueError, match="no label"):
+        TubeFrames(index.assign(label=-1), root, rf_transforms.image_val(32))
+    with pytest.raises(ValueError, match="lacks columns"):
+        TubeFrames(index.drop(columns="num_frames"), root, rf_transforms.image_val(32))
+
+
+def test_video_log_loss_by_hand() -> None:
+    metric = VideoLogLoss()
+    # video 5 (FAKE): frames 0.9, 0.7 → 0.8; video 7 (REAL): 0.2, 0.4 → 0.3; video 9 (FAKE): 0.6.
+    metric.update(
+        torch.tensor([0.9, 0.7, 0.2, 0.4]), torch.tensor([1, 1, 0, 0]), torch.tensor([5, 5, 7, 7]), torch.arange(4)
+    )
+    # Sample 0 again (a distributed sampler's padding) must not count twice.
+    metric.update(torch.tensor([0.9, 0.6]), torch.tensor([1, 1]), torch.tensor([5, 9]), torch.tensor([0, 4]))
+    out = metric.compute()
+    real, fake = -math.log(0.7), (-math.log(0.8) - math.log(0.6)) / 2
+    assert out["real_log_loss"].item() == pytest.approx(real, rel=1e-6)
+    assert out["fake_log_loss"].item() == pytest.approx(fake, rel=1e-6)
+    assert out["balanced_log_loss"].item() == pytest.approx((real + fake) / 2, rel=1e-6)
+    assert out["log_loss"].item() == pytest.approx((-math.log(0.8) - math.log(0.6) - math.log(0.7)) / 3, rel=1e-6)
+    assert out["videos"].item() == 3 and np.isclose(out["accuracy"].item(), 1.0)
