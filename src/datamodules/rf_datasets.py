@@ -5,7 +5,8 @@
 - :class:`TubeClips` (SlowFast): one sample per tube, a 128-frame window read every ``step`` frames (32×4, 16×8).
 
 Each item is a dict: ``input`` (float tensor, (3, H, W) or (3, T, H, W)), ``label`` (1 FAKE, 0 REAL), ``video_id``
-(the video-level grouping key of the validation metric) and ``index`` (the sample number).
+and its number ``video`` within the dataset (the grouping key of the video-level validation metric), and ``index``
+(the sample number).
 
 A clip that cannot be decoded is reported once (one line naming the file and the cause) and replaced by the next
 readable sample, so a long run goes on; the seed replaced it with noise.
@@ -39,6 +40,7 @@ class _TubeDataset(Dataset):
         if (clips["label"] < 0).any():
             raise ValueError(f"{int((clips['label'] < 0).sum())} clips have no label (-1): cannot train or validate")
         self.clips = clips.reset_index(drop=True)
+        self.video_numbers = pd.factorize(self.clips["video_id"])[0]
         self.root = Path(root)
         self.transform = transform
         self.bgr = bgr  # Xception was trained on BGR input
@@ -84,7 +86,13 @@ class _TubeDataset(Dataset):
 
     def _item(self, clip: int, index: int, tensor: torch.Tensor) -> dict:
         row = self.clips.iloc[clip]
-        return {"input": tensor, "label": int(row["label"]), "video_id": str(row["video_id"]), "index": index}
+        return {
+            "input": tensor,
+            "label": int(row["label"]),
+            "video_id": str(row["video_id"]),
+            "video": int(self.video_numbers[clip]),
+            "index": index,
+        }
 
 
 class TubeFrames(_TubeDataset):
