@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from src.datamodules import rf_transforms
 from src.datamodules.rf_datasets import TubeClips, TubeFrames
+from src.datamodules.rf_splits import train_val_split
 from src.models.video_logloss import VideoLogLoss
 from tests.rf_helpers import shared_tube_clips
 
@@ -106,3 +107,31 @@ def test_video_log_loss_by_hand() -> None:
     assert out["balanced_log_loss"].item() == pytest.approx((real + fake) / 2, rel=1e-6)
     assert out["log_loss"].item() == pytest.approx((-math.log(0.8) - math.log(0.6) - math.log(0.7)) / 3, rel=1e-6)
     assert out["videos"].item() == 3 and np.isclose(out["accuracy"].item(), 1.0)
+
+
+def test_train_val_split_rules(tmp_path: Path) -> None:
+    clips = [(0, "a"), (0, "a"), (30, "b"), (31, "c"), (2, "d")]
+    index = pd.DataFrame(
+        {
+            "video_id": [f"dfdc_train_part_{p}/{v}.mp4" for p, v in clips],
+            "part": [f"dfdc_train_part_{p}" for p, _ in clips],
+            "label": [1, 1, 0, 1, -1],
+            "split": ["train", "train", "val", "train", "val"],
+        }
+    )
+    train, val = train_val_split(index, val_parts=[f"dfdc_train_part_{k}" for k in range(30, 40)])
+    assert val["video_id"].tolist() == ["dfdc_train_part_30/b.mp4", "dfdc_train_part_31/c.mp4"]
+    assert train["video_id"].tolist() == ["dfdc_train_part_0/a.mp4"] * 2  # the unlabelled clip is in neither
+    # The seed's own list format names the videos (one line per face tube).
+    seed_list = tmp_path / "publicval_alignedface_png.txt"
+    seed_list.write_text(
+        "dfdc_train_part_0/a/frame%d_face1.png 1 30 10 1\ndfdc_train_part_0/a/frame%d_face2.png 1 30 10 1\n"
+    )
+    train, val = train_val_split(index, val_list=seed_list)
+    assert val["video_id"].tolist() == ["dfdc_train_part_0/a.mp4"] * 2 and len(train) == 2
+    train, val = train_val_split(index)
+    assert val["video_id"].tolist() == ["dfdc_train_part_30/b.mp4"]
+    with pytest.raises(ValueError, match="0 val clips"):
+        train_val_split(index, val_parts=["dfdc_train_part_49"])
+    with pytest.raises(FileNotFoundError, match=r"absent\.txt: video list not found"):
+        train_val_split(index, val_list=tmp_path / "absent.txt")
