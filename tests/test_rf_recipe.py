@@ -110,26 +110,32 @@ def _spec_sampler(num_samples: int, max_iter: int, batch: int, world: int, rank:
 )
 def test_sampler_order_is_the_seeds(num_samples: int, max_iter: int, batch: int, world: int) -> None:
     for rank in range(world):
-        sampler = GivenIterationSampler(num_samples, max_iter, batch, world_size=world, rank=rank)
-        assert list(sampler) == _spec_sampler(num_samples, max_iter, batch, world, rank)
+        sampler = GivenIterationSampler(num_samples, batch, max_iter, world_size=world, rank=rank)
+        assert _indices(sampler) == _spec_sampler(num_samples, max_iter, batch, world, rank)
         assert len(sampler) == max_iter * batch
+
+
+def _indices(sampler: GivenIterationSampler) -> list[int]:
+    return [index for index, _ in sampler]
 
 
 def test_sampler_literal_order() -> None:
     # NumPy's seed-0 MT19937 stream: shuffle(arange(7)) = [6, 2, 1, 3, 0, 5, 4]; tiled to 5 × 2 = 10 indices
     # [6, 2, 1, 3, 0, 5, 4, 6, 2, 1] and shuffled again.
-    assert list(GivenIterationSampler(7, 5, 2, world_size=1, rank=0)) == [3, 2, 2, 6, 1, 6, 4, 0, 1, 5]
+    assert _indices(GivenIterationSampler(7, 2, 5, world_size=1, rank=0)) == [3, 2, 2, 6, 1, 6, 4, 0, 1, 5]
     # Two ranks, 3 iterations of 4: one list of 24 (shuffle(arange(10)) tiled ×3), rank r takes its 12.
     whole = [8, 2, 0, 3, 4, 8, 5, 7, 2, 2, 9, 9, 6, 0, 9, 5, 6, 1, 3, 4, 8, 4, 7, 1]
-    assert list(GivenIterationSampler(10, 3, 4, world_size=2, rank=0)) == whole[:12]
-    assert list(GivenIterationSampler(10, 3, 4, world_size=2, rank=1)) == whole[12:]
+    assert _indices(GivenIterationSampler(10, 4, 3, world_size=2, rank=0)) == whole[:12]
+    assert _indices(GivenIterationSampler(10, 4, 3, world_size=2, rank=1)) == whole[12:]
 
 
 def test_sampler_resume_continues_at_the_exact_sample() -> None:
-    full = list(GivenIterationSampler(1000, 50, 4, world_size=2, rank=1))
-    resumed = list(GivenIterationSampler(1000, 50, 4, start_iter=17, world_size=2, rank=1))
-    assert resumed == full[17 * 4 :]
+    full = list(GivenIterationSampler(1000, 4, 50, world_size=2, rank=1))
+    resumed = list(GivenIterationSampler(1000, 4, 50, start_batch=17, world_size=2, rank=1))
+    assert resumed == full[17 * 4 :]  # same samples and the same per-sample seeds
     assert resumed[:4] == full[68:72]  # the 18th batch, which the interrupted run would have drawn next
+    seeds = [seed for _, seed in full] + [seed for _, seed in GivenIterationSampler(1000, 4, 50, world_size=2, rank=0)]
+    assert len(set(seeds)) == len(seeds)  # every draw, on every rank, augments differently
 
 
 def test_frame_selection() -> None:

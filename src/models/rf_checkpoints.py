@@ -2,7 +2,8 @@
 
 A seed checkpoint is ``{'step', 'arch', 'state_dict', 'best_loss', 'optimizer'}`` saved by ``torch.save`` from a
 DDP-wrapped model, so every key starts with ``module.`` (Xception: ``module.model.``); inits and the inference
-copies are plain state dicts without the prefix. Only the tensors are used, read with ``weights_only=True``.
+copies are plain state dicts without the prefix. Only the tensors are used, read with ``weights_only=True``
+(:func:`~src.models.backbones.read_weights`, optionally checked against a sha256).
 EfficientNet checkpoints carry lukemelas ``efficientnet_pytorch`` names and are renamed to timm's on the fly.
 """
 
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 
 import torch
 from torch import nn
 
+from src.models.backbones import read_weights
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
 
 log = logging.getLogger(__name__)
@@ -23,37 +24,32 @@ log = logging.getLogger(__name__)
 WRAPPER_PREFIXES = ("module.model.", "module.")
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The state dict inside a seed checkpoint or plain weights file, with DDP/TransferModel prefixes removed."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as err:  # missing/truncated file, or a pickle beyond tensors+builtins
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RuntimeError(f"{path}: cannot read checkpoint: {first_line}") from err
-    state = obj.get("state_dict", obj) if isinstance(obj, Mapping) else None
-    if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise RuntimeError(f"{path}: not a state dict nor a {{'state_dict': ...}} checkpoint")
+def read_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """The state dict inside a seed checkpoint or weights file, with DDP/TransferModel prefixes removed."""
+    state = read_weights(path, sha256)
     for prefix in WRAPPER_PREFIXES:
-        if all(k.startswith(prefix) for k in state):
+        if state and all(k.startswith(prefix) for k in state):
             return {k[len(prefix) :]: v for k, v in state.items()}
-    return dict(state)
+    return state
 
 
-def load_rf_checkpoint(path: str | os.PathLike, model: nn.Module, init: bool = False) -> list[str]:
+def load_rf_checkpoint(
+    path: str | os.PathLike, model: nn.Module, init: bool = False, sha256: str | None = None
+) -> list[str]:
     """Load ``path`` into ``model``; every key must match. Return the keys left at their initial values.
 
     ``init=True`` loads a pretraining checkpoint the way the seed did (ImageNet/Kinetics weights into a 2-class
     net): tensors of another shape (the 1000/400-way classifier) stay at init with a warning, and Cadene's
     2-D Xception pointwise weights are viewed as the 1×1 convolutions they are.
     """
-    state = read_state_dict(path)
+    state = read_state_dict(path, sha256)
     if any(k.startswith("_blocks.") for k in state):
         names = lukemelas_to_timm(state, stage_depths(model))
         state = {names[k]: v for k, v in state.items()}
     own = model.state_dict()
     missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
     if missing or unexpected:
-        raise RuntimeError(
+        raise ValueError(
             f"{path}: does not fit {type(model).__name__}: {len(missing)} missing keys {missing[:3]}, "
             f"{len(unexpected)} unexpected keys {unexpected[:3]}"
         )
@@ -69,6 +65,6 @@ def load_rf_checkpoint(path: str | os.PathLike, model: nn.Module, init: bool = F
             state[key] = own[key]
             kept.append(key)
         else:
-            raise RuntimeError(f"{path}: {key} has shape {list(value.shape)}, the model {list(own[key].shape)}")
+            raise ValueError(f"{path}: {key} has shape {list(value.shape)}, the model {list(own[key].shape)}")
     model.load_state_dict(state)
     return kept
