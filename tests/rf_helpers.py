@@ -38,7 +38,7 @@ def shared_tube_clips(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
 
 
 def write_tube_clips(out_dir: Path, num_frames: int = 140, size: int = 64) -> pd.DataFrame:
-    """Write one tube clip per source video under ``out_dir``; return its index (one row per clip)."""
+    """Write one tube clip per source video under ``out_dir`` and its ``index.parquet``; return the index."""
     realvideos = require_realvideos()
     rows = []
     for video, label, part in TUBE_SOURCES:
@@ -70,6 +70,11 @@ def write_tube_clips(out_dir: Path, num_frames: int = 140, size: int = 64) -> pd
                 "fps": reader.info.fps,
                 "start_frame": 0,
                 "split": "train" if part == "p0" else "val",
+                "pair_clip_id": "",
+                "pair_iou": float("nan"),
+                "pair_aligned": False,
             }
         )
-    return pd.DataFrame(rows)
+    index = pd.DataFrame(rows)
+    index.to_parquet(out_dir / "index.parquet")
+    return index

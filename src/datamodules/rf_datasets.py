@@ -25,14 +25,16 @@ from src.datamodules.rf_frames import strided_frames, temporal_center_crop, temp
 
 class _Tubes(_ClipSamples):
     def __init__(
-        self, clips: pd.DataFrame, root: str | os.PathLike, transform: A.Compose, bgr: bool, seed: int
+        self, clips: pd.DataFrame, root: str | os.PathLike, transform: A.Compose, channel_order: str, seed: int
     ) -> None:
         super().__init__(root, frames=(), transform=transform, seed=seed)
+        if channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be RGB or BGR, got {channel_order!r}")
         if (clips["label"] < 0).any():
             raise ValueError(f"{int((clips['label'] < 0).sum())} clips have no label (-1): cannot train or validate")
         self.clips = clips.reset_index(drop=True)
         self.videos = pd.factorize(self.clips["video_id"])[0]
-        self.bgr = bgr  # Xception was trained on BGR input
+        self.bgr = channel_order == "BGR"  # Xception was trained on BGR input
 
     def _frames_of(self, clip: int, indices: Sequence[int]) -> np.ndarray:
         """Frames ``indices`` (any order, repeats allowed) of tube ``clip``, RGB (or BGR) uint8 (N, H, W, 3)."""
@@ -54,10 +56,10 @@ class TubeFrames(_Tubes):
         root: str | os.PathLike,
         transform: A.Compose,
         frame_stride: int = 30,
-        bgr: bool = False,
+        channel_order: str = "RGB",
         seed: int = 0,
     ) -> None:
-        super().__init__(clips, root, transform, bgr, seed)
+        super().__init__(clips, root, transform, channel_order, seed)
         per_clip = [strided_frames(int(n), frame_stride) for n in self.clips["num_frames"]]
         self.sample_clip = np.repeat(np.arange(len(per_clip)), [len(f) for f in per_clip])
         self.sample_frame = np.concatenate(per_clip) if per_clip else np.empty(0, np.int64)
@@ -81,10 +83,10 @@ class TubeClips(_Tubes):
         size: int = 128,
         step: int = 4,
         random_crop: bool = True,
-        bgr: bool = False,
+        channel_order: str = "RGB",
         seed: int = 0,
     ) -> None:
-        super().__init__(clips, root, transform, bgr, seed)
+        super().__init__(clips, root, transform, channel_order, seed)
         self.size, self.step, self.random_crop = size, step, random_crop
 
     def __len__(self) -> int:

@@ -24,33 +24,45 @@ log = logging.getLogger(__name__)
 WRAPPER_PREFIXES = ("module.model.", "module.")
 
 
-def read_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[str, torch.Tensor]:
-    """The state dict inside a seed checkpoint or weights file, with DDP/TransferModel prefixes removed."""
-    state = read_weights(path, sha256)
+def strip_wrapper_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Keys without the DDP (``module.``) or FaceForensics TransferModel (``module.model.``) prefix."""
     for prefix in WRAPPER_PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
             return {k[len(prefix) :]: v for k, v in state.items()}
-    return state
+    return dict(state)
+
+
+def read_state_dict(path: str | os.PathLike, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """The state dict inside a seed checkpoint or weights file, with DDP/TransferModel prefixes removed."""
+    return strip_wrapper_prefix(read_weights(path, sha256))
 
 
 def load_rf_checkpoint(
     path: str | os.PathLike, model: nn.Module, init: bool = False, sha256: str | None = None
 ) -> list[str]:
-    """Load ``path`` into ``model``; every key must match. Return the keys left at their initial values.
+    """Load the seed file ``path`` into ``model`` (see :func:`load_rf_state_dict`)."""
+    return load_rf_state_dict(read_state_dict(path, sha256), model, init, source=str(path))
 
-    ``init=True`` loads a pretraining checkpoint the way the seed did (ImageNet/Kinetics weights into a 2-class
-    net): tensors of another shape (the 1000/400-way classifier) stay at init with a warning, and Cadene's
-    2-D Xception pointwise weights are viewed as the 1×1 convolutions they are.
+
+def load_rf_state_dict(
+    state: dict[str, torch.Tensor], model: nn.Module, init: bool = False, source: str = "state dict"
+) -> list[str]:
+    """Load a prefix-free seed state dict into ``model``; every key must match. Return the keys left at init.
+
+    lukemelas EfficientNet names are renamed to timm's. ``init=True`` loads a pretraining checkpoint the way the seed
+    did (ImageNet/Kinetics weights into a 2-class net): tensors of another shape (the 1000/400-way classifier) stay
+    at init with a warning, and Cadene's 2-D Xception pointwise weights are viewed as the 1×1 convolutions they are.
     """
-    state = read_state_dict(path, sha256)
     if any(k.startswith("_blocks.") for k in state):
         names = lukemelas_to_timm(state, stage_depths(model))
         state = {names[k]: v for k, v in state.items()}
+    else:
+        state = dict(state)
     own = model.state_dict()
     missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
     if missing or unexpected:
         raise ValueError(
-            f"{path}: does not fit {type(model).__name__}: {len(missing)} missing keys {missing[:3]}, "
+            f"{source}: does not fit {type(model).__name__}: {len(missing)} missing keys {missing[:3]}, "
             f"{len(unexpected)} unexpected keys {unexpected[:3]}"
         )
     kept = []
@@ -60,11 +72,11 @@ def load_rf_checkpoint(
         if init and (*value.shape, 1, 1) == tuple(own[key].shape):
             state[key] = value.view(own[key].shape)
         elif init:
-            log.warning("%s: %s has shape %s, the model %s: left at init", path, key, list(value.shape),
+            log.warning("%s: %s has shape %s, the model %s: left at init", source, key, list(value.shape),
                         list(own[key].shape))  # fmt: skip
             state[key] = own[key]
             kept.append(key)
         else:
-            raise ValueError(f"{path}: {key} has shape {list(value.shape)}, the model {list(own[key].shape)}")
+            raise ValueError(f"{source}: {key} has shape {list(value.shape)}, the model {list(own[key].shape)}")
     model.load_state_dict(state)
     return kept
