@@ -35,5 +35,16 @@ class StepRecorder(pl.Callback):
             handle.write(json.dumps(record) + "\n")
 
 
+class StopAfter(pl.Callback):
+    """Ends a run after the validation at step ``step``, as if the job were killed right after its checkpoint."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.global_step >= self.step:
+            trainer.should_stop = True
+
+
 def read_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
