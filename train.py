@@ -9,6 +9,7 @@ python train.py -m model=b7_seq_380,b7_seq_416          (sweep; hparams_search=n
 from __future__ import annotations
 
 import logging
+import warnings
 
 import hydra
 import pytorch_lightning as pl
@@ -18,6 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from src.utils.config import check_missing
 
 log = logging.getLogger("train")
+# Our samplers resume from the restored step (src/datamodules/samplers.py); Lightning cannot see that.
+warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")
 
 
 def model_spec(model: DictConfig) -> dict:
@@ -32,10 +35,14 @@ def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:
         check_missing(cfg[part])
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.datamodule)
-    module = instantiate(cfg.model.module, _partial_=True)(spec=model_spec(cfg.model))  # spec: data, not built
+    try:  # a missing index or an empty split stops here with one line, before a B7 is built
+        datamodule.setup("fit")
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"data error: {err}") from err
     callbacks = [instantiate(c) for c in [*cfg.callbacks.values(), *cfg.model.callbacks.values()] if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    module = instantiate(cfg.model.module, _partial_=True)(spec=model_spec(cfg.model))  # spec: data, not built
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)

@@ -6,6 +6,10 @@ same parameters. NTech piped PNGs through the ffmpeg CLI (``-vf fps=F,scale=W:H 
 -tune T``); here the same libavfilter ``fps`` and ``scale`` filters and libx264 run in memory through PyAV (no
 subprocess, no temporary files). The pixel format is yuv444p: what libx264 picks for RGB input when none is given.
 
+Not bit-reproducible: the libx264 in PyAV's wheels gives slightly different bytes from run to run for the same
+input whenever B-frames and mb-tree are on (x264's defaults, so NTech's settings); ``tune=zerolatency`` is exact.
+The parameters (and so which frames survive, and their size) are exact; a few pixel values differ.
+
 A frame-rate change drops frames, so clip frame ``i`` becomes decoded frame ``round(i / n · n_decoded)``
 (round-half-even, clipped; :func:`remap_indices`), which duplicates frames at 15 fps as NTech's did. NTech divided
 by its fixed clip length 50; dividing by the clip's real length keeps clips cut short at a video's end aligned.
@@ -66,22 +70,27 @@ class VideoCompression:
         height, width = params.size(*frames.shape[1:3])
         if height < 2 or width < 2:
             raise ValueError(f"compression: scale {params.scale} leaves a {width}x{height} frame")
+        planes = _filter(frames, source_fps, params.fps, width, height, self.pix_fmt)
         buffer = io.BytesIO()
         with av.open(buffer, mode="w", format="h264") as container:
             stream = container.add_stream("libx264", rate=params.fps)
             stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
-            stream.options = {"crf": str(params.crf), "tune": params.tune, "preset": self.preset}
-            stream.options |= {"threads": str(self.threads)}
-            for frame in _filter(frames, source_fps, params.fps, width, height, self.pix_fmt):
-                frame.pts = None
-                container.mux(stream.encode(frame))
+            stream.options = {
+                "crf": str(params.crf),
+                "tune": params.tune,
+                "preset": self.preset,
+                "threads": str(self.threads),
+            }
+            for plane in planes:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(plane, format=self.pix_fmt)))
             container.mux(stream.encode())
         with av.open(io.BytesIO(buffer.getvalue()), format="h264") as container:
-            return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+            return np.stack([f.to_ndarray(format="rgb24").copy() for f in container.decode(video=0)])
 
 
 def _filter(frames: np.ndarray, source_fps: float, fps: int, width: int, height: int, pix_fmt: str):
-    """ffmpeg's ``fps=F,scale=W:H`` over the clip, frames timed at ``source_fps`` like the image2 demuxer does."""
+    """ffmpeg's ``fps=F,scale=W:H`` over the clip (frames timed at ``source_fps``, as the image2 demuxer does):
+    the planes of every output frame, copied out of the graph's pooled buffers."""
     time_base = 1 / Fraction(source_fps).limit_denominator(1001)
     graph = av.filter.Graph()
     chain = [
@@ -94,6 +103,7 @@ def _filter(frames: np.ndarray, source_fps: float, fps: int, width: int, height:
     for source, sink in itertools.pairwise(chain):
         source.link_to(sink)
     graph.configure()
+    out = []
     for index, image in enumerate([*frames, None]):
         if image is not None:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
@@ -103,9 +113,10 @@ def _filter(frames: np.ndarray, source_fps: float, fps: int, width: int, height:
             graph.push(None)
         while True:
             try:
-                yield graph.pull()
+                out.append(graph.pull().to_ndarray().copy())
             except (av.BlockingIOError, av.EOFError):
                 break
+    return out
 
 
 def remap_indices(indices: np.ndarray, source_length: int, decoded_length: int) -> np.ndarray:

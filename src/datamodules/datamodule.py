@@ -3,7 +3,8 @@
 ``train_dataset`` and ``val_dataset`` are partials called as ``(clips, root)`` with the split's rows of the index
 and the dataset's work dir (``clip_path`` is relative to it); ``train_sampler`` is a partial called as
 ``(num_samples=, batch_size=, num_batches=, start_batch=)`` where the run is ``num_batches`` batches (Lightning's
-``max_steps`` × gradient accumulation) and ``start_batch`` those already trained when resuming from a checkpoint;
+``max_steps`` × gradient accumulation) and ``start_batch`` those already trained when resuming from a checkpoint
+(``batch_size`` is the recipe's global batch: each process of a DDP run loads ``batch_size / world_size``);
 ``split`` maps the index to (train clips, val clips). Each is a Hydra ``_partial_`` target, so another recipe
 (RobustForensics' tube datasets, sampler and held-out parts) is a config, not a code path.
 
@@ -81,19 +82,26 @@ class TrackPairDataModule(pl.LightningDataModule):
         if trainer is None or trainer.max_steps <= 0:
             raise ValueError("training is iteration-based: set trainer.max_steps (the recipe's iterations)")
         accumulate = trainer.accumulate_grad_batches
+        batch_size = self.per_device(self.batch_size)
         sampler = self.make_sampler(
             num_samples=len(self.train_set),
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             num_batches=trainer.max_steps * accumulate,
             start_batch=trainer.global_step * accumulate,  # restored from the checkpoint before this is called
         )
-        return DataLoader(
-            self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True, **self.loader_options
-        )
+        return DataLoader(self.train_set, batch_size=batch_size, sampler=sampler, drop_last=True, **self.loader_options)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val_set is None:
             return []
+        batch_size = self.per_device(self.val_batch_size)
         return DataLoader(
-            self.val_set, batch_size=self.val_batch_size, sampler=ShardSampler(len(self.val_set)), **self.loader_options
+            self.val_set, batch_size=batch_size, sampler=ShardSampler(len(self.val_set)), **self.loader_options
         )
+
+    def per_device(self, batch_size: int) -> int:
+        """The recipe's batch is global: each of the run's processes takes an equal share."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if batch_size % world:
+            raise ValueError(f"batch size {batch_size} does not split over {world} processes")
+        return batch_size // world
