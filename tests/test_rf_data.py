@@ -31,7 +31,9 @@ def test_tube_frames_are_the_seeds_strided_samples(tubes: tuple[Path, pd.DataFra
     assert item["input"].shape == (3, 32, 32) and item["input"].dtype == torch.float32
     assert item["label"] == index["label"][1] and item["video"] == 1 and item["index"] == 7
     # Xception's BGR input: the same pixels with the channels reversed.
-    bgr = TubeFrames(index, root, rf_transforms.image_val(32, rf_transforms.HALF, rf_transforms.HALF), channel_order="BGR")
+    bgr = TubeFrames(
+        index, root, rf_transforms.image_val(32, rf_transforms.HALF, rf_transforms.HALF), channel_order="BGR"
+    )
     rgb = TubeFrames(index, root, rf_transforms.image_val(32, rf_transforms.HALF, rf_transforms.HALF))
     torch.testing.assert_close(bgr[3]["input"], rgb[3]["input"].flip(0))
 
