@@ -26,7 +26,9 @@ warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint th
 def model_spec(model: DictConfig) -> dict:
     """What export needs to rebuild the net and its input pipeline: plain data, stored in the checkpoint."""
     keys = ("name", "net", "input", "output", "val_transform")
-    return OmegaConf.to_container(OmegaConf.masked_copy(model, [k for k in keys if k in model]), resolve=True)
+    # Resolved in place (a masked copy would lose the root that ${model.input...} interpolations point into).
+    return {k: OmegaConf.to_container(model[k], resolve=True) if OmegaConf.is_config(model[k]) else model[k]
+            for k in keys if k in model}  # fmt: skip
 
 
 def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:
