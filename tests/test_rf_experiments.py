@@ -190,6 +190,8 @@ def train_overrides(name: str, root: Path, out: Path, *extra: str) -> list[str]:
         if video
         else ["model.input.size=64", "model.net.pretrained=false"]
     )
+    # SlowFast checkpoints (weights + momentum, 270 MB) are not written here; the image runs check checkpointing.
+    no_checkpoints = ["callbacks.model_checkpoint=null", "+trainer.enable_checkpointing=false"] if video else []
     split = (
         f"datamodule.split.val_list={root / 'val_list.txt'}" if name in VAL_LIST else "datamodule.split.val_parts=[p1]"
     )
@@ -201,7 +203,8 @@ def train_overrides(name: str, root: Path, out: Path, *extra: str) -> list[str]:
         f"paths.root_dir={REPO_ROOT}",
         f"output_dir={out}",
         "model.batch_size=2",
-        "datamodule.val_batch_size=2",
+        f"datamodule.val_batch_size={2 if video else 10}",  # one batch: both val videos (2 tubes, 2 × 5 frames)
+        "trainer.limit_val_batches=1",
         "model.max_steps=2",
         "model.recipe.val_freq=2",
         "datamodule.num_workers=0",
@@ -216,6 +219,7 @@ def train_overrides(name: str, root: Path, out: Path, *extra: str) -> list[str]:
         f"+callbacks.recorder.path={out}/steps.jsonl",
         split,
         *tiny_input,
+        *no_checkpoints,
         *extra,
     ]
 
@@ -232,10 +236,9 @@ def test_experiment_trains_two_steps_on_real_tubes(name: str, tubes: tuple[Path,
     assert tuple(trainer.datamodule.train_set[(0, 0)]["input"].shape) == expected
     assert metric is not None and np.isfinite(metric)  # video-level balanced log loss of the 2 val videos
     assert trainer.callback_metrics["val/videos"] == 2
-    assert (
-        list((tmp_path / "checkpoints").glob("step000002-bll*.ckpt"))
-        and (tmp_path / "checkpoints" / "last.ckpt").is_file()
-    )
+    if not name.startswith("rf_sf"):
+        assert list((tmp_path / "checkpoints").glob("step000002-bll*.ckpt"))
+        assert (tmp_path / "checkpoints" / "last.ckpt").resolve().is_file()
 
 
 @pytest.mark.slow
@@ -268,14 +271,14 @@ def test_resume_after_a_crash_continues_with_the_exact_next_batch(
 ) -> None:
     """The seed's recover.sh: the interrupted run and the resumed one see the same samples, pixels and losses."""
     root, _ = tubes
-    common = ["model.max_steps=4", "model.recipe.val_freq=2"]
+    common = ["model.max_steps=3", "model.recipe.val_freq=1"]
     full, part, resumed = tmp_path / "full", tmp_path / "part", tmp_path / "resumed"
     train(compose_train(*train_overrides("rf_r34", root, full, *common)))
-    stop = ["+callbacks.stop._target_=tests.ntech_helpers.StopAfter", "+callbacks.stop.step=2"]
+    stop = ["+callbacks.stop._target_=tests.ntech_helpers.StopAfter", "+callbacks.stop.step=1"]
     train(compose_train(*train_overrides("rf_r34", root, part, *common, *stop)))
     checkpoint = part / "checkpoints" / "last.ckpt"
     train(compose_train(*train_overrides("rf_r34", root, resumed, *common, f"ckpt_path={checkpoint}")))
     uninterrupted, first, second = (read_records(d / "steps.jsonl") for d in (full, part, resumed))
-    assert [r["step"] for r in uninterrupted] == [1, 2, 3, 4]
-    assert first == uninterrupted[:2]
-    assert second == uninterrupted[2:]  # same sample indices, pixels (augmentation) and losses
+    assert [r["step"] for r in uninterrupted] == [1, 2, 3]
+    assert first == uninterrupted[:1]
+    assert second == uninterrupted[1:]  # same sample indices, pixels (augmentation) and losses
