@@ -282,3 +282,22 @@ def test_resume_after_a_crash_continues_with_the_exact_next_batch(
     assert [r["step"] for r in uninterrupted] == [1, 2, 3]
     assert first == uninterrupted[:1]
     assert second == uninterrupted[1:]  # same sample indices, pixels (augmentation) and losses
+
+
+@pytest.mark.parametrize(
+    ("trainer", "experiment", "nodes"), [("slurm_rf_image", "rf_b0", 1), ("slurm_rf_video", "rf_sf_32x4", 2)]
+)
+def test_submitit_jobs_are_sized_like_the_seeds_srun(trainer: str, experiment: str, nodes: int) -> None:
+    """`-m hydra/launcher=slurm trainer=slurm_rf_*`: one task per GPU, 8 per node, 1 (image) or 2 (video) nodes."""
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=["hydra/launcher=slurm", f"trainer={trainer}", f"experiment={experiment}",
+                       "datamodule.split.val_list=/seed/list.txt" if experiment in VAL_LIST else "seed=0"],
+            return_hydra_config=True,
+        )  # fmt: skip
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.nodes, launcher.gpus_per_node, launcher.tasks_per_node) == (nodes, 8, 8)
+    assert (cfg.trainer.num_nodes, cfg.trainer.devices) == (nodes, 8)
+    assert cfg.trainer.plugins[0]._target_.endswith("SLURMEnvironment")
