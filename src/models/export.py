@@ -39,7 +39,12 @@ INFERENCE_OVERRIDES = {
 
 def model_spec(model: DictConfig) -> dict[str, Any]:
     """What rebuilds a model config's net and its input pipeline, as plain data (stored in training checkpoints)."""
-    return OmegaConf.to_container(OmegaConf.masked_copy(model, [k for k in SPEC_KEYS if k in model]), resolve=True)
+    # Resolved in place: a masked copy would lose the root that ${model.input...} interpolations point into.
+    return {
+        k: OmegaConf.to_container(model[k], resolve=True) if OmegaConf.is_config(model[k]) else model[k]
+        for k in SPEC_KEYS
+        if k in model
+    }
 
 
 def build_net(spec: dict[str, Any]) -> nn.Module:
