@@ -26,7 +26,7 @@ import numpy as np
 from src.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
-av.logging.set_level(av.logging.PANIC)
+av.logging.set_level(None)
 
 Backend = Literal["auto", "decord", "pyav"]
 
