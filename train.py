@@ -16,19 +16,12 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from src.models.export import model_spec
 from src.utils.config import check_missing
 
 log = logging.getLogger("train")
 # Our samplers resume from the restored step (src/datamodules/samplers.py); Lightning cannot see that.
 warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint that ended before the epoch ended")
-
-
-def model_spec(model: DictConfig) -> dict:
-    """What export needs to rebuild the net and its input pipeline: plain data, stored in the checkpoint."""
-    keys = ("name", "net", "input", "output", "val_transform")
-    # Resolved in place (a masked copy would lose the root that ${model.input...} interpolations point into).
-    return {k: OmegaConf.to_container(model[k], resolve=True) if OmegaConf.is_config(model[k]) else model[k]
-            for k in keys if k in model}  # fmt: skip
 
 
 def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:

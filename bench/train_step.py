@@ -7,16 +7,20 @@ Data: the clips of a preprocessed dataset (``--work``: its ``index.parquet``), o
 the 1080p DFDC video in ../shared (a 320×320 face-sized crop, 50 frames, the extract stage's encoder settings).
 The pipeline is timed in one process with one torch thread, i.e. per data-loader worker. The step runs on the GPU
 when there is one (the recipe's batch, ``16-mixed`` autocast, channels-last), else on the CPU with one clip per
-step (gradient checkpointing from 380 px on, which the CPU's memory needs).
+step (gradient checkpointing from 380 px on, which the CPU's memory needs). Each model's step runs in a fresh
+process: the peak memory column is that process's peak RSS (CPU) or the GPU's peak allocation.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing
+import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -71,8 +75,13 @@ def pipeline_rate(model, clips: pd.DataFrame, root: Path, compression_p: float, 
     return samples / (time.perf_counter() - start)
 
 
-def step_rate(model, device: torch.device, steps: int) -> tuple[float, str]:
-    """Clips per second of forward + backward + optimizer step; and what was run."""
+def step_rate(name: str, device_type: str, steps: int) -> tuple[float, str, float]:
+    """Clips per second of forward + backward + optimizer step, what was run, and the process's peak RSS in GB.
+
+    Runs in a fresh process per model (see main), so the peak RSS is this model's.
+    """
+    model = model_config(name)
+    device = torch.device(device_type)
     cuda = device.type == "cuda"
     height, width = model.input.crop
     frames = len(model.input.frames)
@@ -102,7 +111,8 @@ def step_rate(model, device: torch.device, steps: int) -> tuple[float, str]:
         step()
     rate = batch * steps / (time.perf_counter() - start)
     what = f"batch {batch} × {frames} frames, {'16-mixed, channels-last' if cuda else 'fp32'}"
-    return rate, what + (", grad checkpointing" if checkpointing else "")
+    peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return rate, what + (", grad checkpointing" if checkpointing else ""), peak / 2**30
 
 
 def main() -> None:
@@ -110,10 +120,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--work", type=Path, help="a preprocessed dataset's work dir (index.parquet + clips/)")
     parser.add_argument("--samples", type=int, default=8, help="pipeline samples timed per setting")
-    parser.add_argument("--steps", type=int, default=None, help="training steps timed (default: 1 CPU, 10 GPU)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="training steps timed (default: 1 CPU, 10 GPU; 0: skip)"
+    )
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    steps = args.steps or (10 if device.type == "cuda" else 1)
+    steps = args.steps if args.steps is not None else (10 if device.type == "cuda" else 1)
     with tempfile.TemporaryDirectory() as tmp:
         if args.work:
             clips, root = split_by_column(read_clip_index(args.work / "index.parquet"))[0], args.work
@@ -128,9 +140,13 @@ def main() -> None:
             compressed = pipeline_rate(model, clips, root, 1.0, args.samples)
             torch.set_num_threads(threads)
             recipe = 1 / (0.5 / plain + 0.5 / compressed)  # p = 0.5
-            rate, what = step_rate(model, device, steps)
-            rows.append([name, f"{plain:.2f}", f"{compressed:.2f}", f"{recipe:.2f}", f"{rate:.3f}", what,
-                         f"{rate / recipe:.2f}"])  # fmt: skip
+            row = [name, f"{plain:.2f}", f"{compressed:.2f}", f"{recipe:.2f}"]
+            if steps:
+                spawn = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+                    rate, what, peak = pool.submit(step_rate, name, device.type, steps).result()
+                row += [f"{rate:.3f}", what, f"{peak:.1f}", f"{rate / recipe:.2f}"]
+            rows.append(row + ["—"] * (len(HEADER) - len(row)))
             print(markdown_table(HEADER, rows[-1:]), flush=True)
     print(f"\nmachine: {machine()}; data: {'--work ' + str(args.work) if args.work else 'DFDC crop pair 320×320'}")
     print(markdown_table(HEADER, rows))
@@ -143,6 +159,7 @@ HEADER = [
     "… recipe (p 0.5)",
     "train step clips/s",
     "step",
+    "peak memory GB",
     "workers to keep up",
 ]
 

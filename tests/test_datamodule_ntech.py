@@ -203,7 +203,9 @@ def test_datamodule_builds_loaders_from_the_config_parts(synthetic_work) -> None
         train_sampler=partial(ResumableRandomSampler, seed=0),
         batch_size=2,
     )
-    datamodule.trainer = type("T", (), {"max_steps": 5, "accumulate_grad_batches": 1, "global_step": 3})()
+    datamodule.trainer = type(
+        "T", (), {"max_steps": 5, "accumulate_grad_batches": 1, "global_step": 3, "world_size": 1}
+    )()
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
     assert batch["input"].shape == (2, 7, 3, 64, 64) and batch["target"].shape == (2, 7)

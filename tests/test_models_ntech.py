@@ -15,6 +15,7 @@ from torch import nn
 from src.models.backbones import create_backbone, sha256sum
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
 from src.models.efficientnet_seq import TemporalConv
+from src.models.export import export_ntech_release, load_exported
 from src.models.ntech import ntech_efficientnet
 from src.models.ntech_keys import load_ntech_checkpoint, ntech_to_ours
 from src.models.static_padding import StaticSameConv2d, freeze_same_padding, same_pad
@@ -115,6 +116,10 @@ def test_released_fp16_checkpoint_loads_strictly(tmp_path, keys_file: str, seq_l
         assert torch.equal(ours[names[key]], value.to(ours[names[key]].dtype)), key
     expand = [k for k in shapes if k.endswith("_expand_conv.conv.weight")]
     assert len(expand) == (51 if seq_length else 0)
+    if seq_length:  # a release becomes an exported model predict.py loads without any training state
+        spec = {"name": "ntech_seq", "net": {"_target_": "src.models.ntech.ntech_efficientnet"}, "output": "sigmoid"}
+        exported, _ = load_exported(export_ntech_release(tmp_path / "snapshot_100000.fp16.pth", spec, tmp_path))
+        assert all(torch.equal(v, ours[k]) for k, v in exported.state_dict().items())
 
 
 def test_sequence_keymap_is_the_frame_keymap_plus_temporal_convs() -> None:

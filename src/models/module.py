@@ -83,7 +83,8 @@ class DeepfakeClassifier(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         if self.val_metrics.update_count:
-            self.log_dict({f"val/{k}": v for k, v in self.val_metrics.compute().items()}, prog_bar=False)
+            # compute() already gathers every rank's samples; sync_dist only keeps Lightning's bookkeeping uniform.
+            self.log_dict({f"val/{k}": v for k, v in self.val_metrics.compute().items()}, sync_dist=True)
         self.val_metrics.reset()
 
     def configure_optimizers(self) -> Any:
