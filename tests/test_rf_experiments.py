@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.datamodules import rf_transforms
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
+from src.models.export import export_checkpoint, load_exported
 from src.models.rf_checkpoints import load_rf_state_dict, strip_wrapper_prefix
 from src.models.rf_schedule import warmup_step_lr
 from tests.conftest import REPO_ROOT
@@ -239,6 +240,12 @@ def test_experiment_trains_two_steps_on_real_tubes(name: str, tubes: tuple[Path,
     if not name.startswith("rf_sf"):
         assert list((tmp_path / "checkpoints").glob("step000002-bll*.ckpt"))
         assert (tmp_path / "checkpoints" / "last.ckpt").resolve().is_file()
+        # export for inference: fp16 weights + spec, rebuilt without the training code
+        net, spec = load_exported(export_checkpoint(tmp_path / "checkpoints" / "last.ckpt", tmp_path / "export"))
+        assert spec["name"] == name and spec["output"] == "softmax" and spec["input"]["size"] == 64
+        image = torch.randn(1, 3, 64, 64)
+        with torch.no_grad():
+            torch.testing.assert_close(net(image), trainer.lightning_module.net.eval()(image), atol=2e-2, rtol=0)
 
 
 @pytest.mark.slow
