@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 # Pass-through options: make preprocess ARGS="data=dfdc data.root=/data/dfdc"
 ARGS ?=
 
-.PHONY: install test lint deps-check demo preprocess train predict bench clean
+.PHONY: install test lint deps-check demo preprocess train export predict bench clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ preprocess: $(STAMP)
 
 train: $(STAMP)
 	$(PY) train.py $(ARGS)
+
+# make export ARGS="ckpt=outputs/train/.../checkpoints/last.ckpt out=models"
+export: $(STAMP)
+	$(PY) -m src.models.export $(ARGS)
 
 predict: $(STAMP)
 	$(PY) predict.py $(ARGS)
