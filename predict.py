@@ -1,0 +1,64 @@
+"""Score a folder of raw videos with an ensemble and write submission.csv (see conf/predict.yaml).
+
+python predict.py videos=test_videos out=submission.csv ensemble=ntech detector=dsfd
+python predict.py videos=dfdc_train_part_0 labels=dfdc_train_part_0/metadata.json ensemble=robustforensics
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from src.inference.batch import check_settings, predict_videos
+from src.inference.evaluate import default_report_dir
+from src.inference.evaluate import main as evaluate
+from src.inference.pipeline import Predictor
+from src.preprocess.datasets import FolderSource
+from src.utils.config import check_missing
+
+log = logging.getLogger("predict")
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    check_missing(cfg)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    out = Path(cfg.out)
+    report_dir = Path(cfg.report_dir) if cfg.report_dir else default_report_dir(out)
+    fp16 = bool(cfg.fp16 and device.type == "cuda")
+    settings = {"ensemble": cfg.ensemble, "detector": cfg.detector, "fp16": fp16}
+    check_settings(report_dir, OmegaConf.to_yaml(settings, resolve=True), cfg.overwrite)
+
+    records = FolderSource(cfg.videos).records()
+    ensemble = instantiate(cfg.ensemble)
+    predictor = Predictor(ensemble, instantiate(cfg.detector), device, fp16, cfg.detect_batch)
+    log.info("%d videos from %s; ensemble %s (%s) on %s", len(records), cfg.videos, ensemble.name,
+             ", ".join(m.name for m in ensemble.members), device)  # fmt: skip
+    summary = predict_videos(
+        records,
+        predictor,
+        out,
+        report_dir,
+        ensemble.fallback,
+        shard=cfg.shard,
+        num_shards=cfg.num_shards,
+        overwrite=cfg.overwrite,
+        retry_failed=cfg.retry_failed,
+        progress=cfg.progress,
+    )
+    for video_id, reason in summary.fallbacks.items():
+        log.warning("fallback %.2f for %s: %s", ensemble.fallback, video_id, reason)
+    print(summary.summary())
+    print(summary.timing.summary())
+    print(f"wrote {out} ({len(summary.rows)} rows); reports in {report_dir}")
+    if cfg.labels:
+        evaluate([str(out), str(cfg.labels), "--out", str(report_dir / "eval")])
+
+
+if __name__ == "__main__":
+    main()

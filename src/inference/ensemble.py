@@ -1,0 +1,188 @@
+"""An ensemble: members (a model, the crops it sees, its input transform, weight and group) and one aggregation rule.
+
+``conf/ensemble/*.yaml`` describes one; Hydra builds it. Each :class:`Member` turns a video's decoded frames and face
+tracks into one fake logit per sample (see :mod:`src.inference.aggregation`), batched, in inference mode, fp16
+autocast on CUDA.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from src.inference.aggregation import MemberOutput
+from src.inference.crops import CropRecipe, Layout, TrackCrops, Unit
+from src.inference.timing import StageTimer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SampledFrames:
+    """The decoded frames of one video, addressed by source frame index."""
+
+    indices: np.ndarray  # int64 (F,), increasing
+    frames: np.ndarray  # uint8 (F, H, W, 3) RGB
+
+    def __post_init__(self) -> None:
+        self._row = {int(i): r for r, i in enumerate(np.asarray(self.indices).tolist())}
+
+    def crop(self, frame: int, box: np.ndarray) -> np.ndarray:
+        x1, y1, x2, y2 = (int(v) for v in box)
+        return self.frames[self._row[int(frame)], y1:y2, x1:x2]
+
+
+@dataclass
+class MemberResult:
+    output: MemberOutput
+    samples: dict[str, list]  # per sample: track, first, last (source frames it covers), prob
+
+    @classmethod
+    def failed(cls, member: Member, error: str | None) -> MemberResult:
+        empty = {"track": [], "first": [], "last": [], "prob": []}
+        return cls(MemberOutput(member.name, (), member.weight, member.group, error), empty)
+
+
+@dataclass
+class Member:
+    """One model of an ensemble. ``transform`` maps an RGB uint8 crop to a normalised float32 HWC image."""
+
+    name: str
+    model: nn.Module
+    crops: CropRecipe
+    transform: Callable[..., Any]
+    weight: float = 1.0
+    group: str = "all"
+    bgr: bool = False  # RobustForensics' Xception was trained on BGR crops
+    batch_size: int = 32  # images per forward pass
+    layout: Layout | None = None  # how the model takes a batch; default: the recipe's
+
+    def __post_init__(self) -> None:
+        self.layout = self.layout or self.crops.layout
+
+    def run(
+        self,
+        frames: SampledFrames,
+        tracks: TrackCrops,
+        device: torch.device,
+        fp16: bool = True,
+        timer: StageTimer | None = None,
+    ) -> MemberResult:
+        """Fake logits of every unit the recipe asks for; ``timer`` splits crop/transform from the model time."""
+        timer = timer or StageTimer()
+        units = self.crops.units(tracks)
+        if not units:  # e.g. every track too short for a sequence: nothing to score, not a failure
+            return MemberResult.failed(self, None)
+        logits = []
+        for batch_units in _batches(units, self.batch_size):
+            with timer("crop"):
+                batch = self._tensor(frames, batch_units)
+            with timer("model"):
+                out = self._forward(batch.to(device, non_blocking=True), device, fp16)
+            logits += list(out.cpu().reshape(len(batch_units), -1).numpy().astype(np.float64))
+        return _collect(self, units, logits)
+
+    def _tensor(self, frames: SampledFrames, units: list[Unit]) -> torch.Tensor:
+        images = np.stack(
+            [np.stack([self._image(frames.crop(f, b)) for f, b in zip(u.frames, u.boxes, strict=True)]) for u in units]
+        )  # (N, T, H, W, C)
+        flips = np.array([u.flip for u in units])
+        images[flips] = images[flips, :, :, ::-1]
+        x = torch.from_numpy(images).permute(0, 1, 4, 2, 3)  # (N, T, C, H, W)
+        if self.layout == "images":
+            return x[:, 0].contiguous()
+        if self.layout == "clip":
+            return x.transpose(1, 2).contiguous()
+        return x.contiguous()
+
+    def _image(self, crop: np.ndarray) -> np.ndarray:
+        image = self.transform(image=np.ascontiguousarray(crop[..., ::-1] if self.bgr else crop))["image"]
+        return np.asarray(image, np.float32)
+
+    @torch.inference_mode()
+    def _forward(self, x: torch.Tensor, device: torch.device, fp16: bool) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.float16, enabled=fp16 and device.type == "cuda"):
+            out = fake_logit(self.model(x))
+            if self.crops.tta_flip:
+                out = (out + fake_logit(self.model(x.flip(-1)))) / 2
+        return out.float()
+
+
+def fake_logit(out: torch.Tensor) -> torch.Tensor:
+    """A two-class head gives ``logit_fake - logit_real`` (its softmax is the sigmoid of that); one logit stays."""
+    if out.ndim >= 2 and out.shape[-1] == 2:
+        return out[..., 1] - out[..., 0]
+    return out.reshape(len(out), -1) if out.ndim > 1 else out
+
+
+def _batches(units: list[Unit], images: int) -> list[list[Unit]]:
+    """Consecutive units of one length, about ``images`` frames per batch (at least one unit)."""
+    batches: list[list[Unit]] = []
+    for unit in units:
+        last = batches[-1] if batches else None
+        if last and len(last[0].frames) == len(unit.frames) and (len(last) + 1) * len(unit.frames) <= images:
+            last.append(unit)
+        else:
+            batches.append([unit])
+    return batches
+
+
+def _collect(member: Member, units: list[Unit], logit: list[np.ndarray]) -> MemberResult:
+    per_frame = member.layout == "sequence"
+    tracks: dict[int, list[float]] = {}
+    samples: dict[str, list] = {"track": [], "first": [], "last": [], "prob": []}
+    for unit, values in zip(units, logit, strict=True):
+        spans = [(f, f) for f in unit.frames.tolist()] if per_frame else [(unit.frames[0], unit.frames[-1])]
+        for (first, last), value in zip(spans, values, strict=True):
+            tracks.setdefault(unit.track, []).append(value)
+            samples["track"].append(unit.track)
+            samples["first"].append(int(first))
+            samples["last"].append(int(last))
+            samples["prob"].append(float(1 / (1 + np.exp(-value))))
+    ordered = tuple(np.array(tracks[t]) for t in sorted(tracks))
+    return MemberResult(MemberOutput(member.name, ordered, member.weight, member.group), samples)
+
+
+@dataclass
+class Ensemble:
+    """Members plus how a video is sampled and tracked and how it is scored: ``rule(outputs) -> float | None``.
+
+    ``members`` may be given as a mapping name → member fields (the config form, so that one member can be
+    overridden or dropped with ``null`` by name).
+    """
+
+    name: str
+    members: list[Member] | Mapping[str, Mapping[str, Any] | None]
+    rule: Callable[[list[MemberOutput]], float | None]
+    tracker: Any  # a preprocessing FaceTracker: .tracks(detections, info), .crop_boxes(track, info)
+    sampling: Callable[[Any], np.ndarray]  # VideoInfo → source frames to decode
+    detect_every: int = 1  # the detector sees every n-th decoded frame
+    fallback: float = 0.5
+    clip: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.members, Mapping):
+            self.members = [Member(name=k, **dict(v)) for k, v in self.members.items() if v is not None]
+        if not self.members:
+            raise ValueError(f"ensemble {self.name!r} has no members")
+
+
+def load_model(path: str | Path) -> nn.Module:
+    """An exported model (``<name>.safetensors`` + ``<name>.yaml`` from the training ``export``) in eval mode."""
+    from src.models.export import load_exported
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: exported model weights not found (export a trained checkpoint with `make export`, or point "
+            "models_dir= or ensemble.members.<name>.model.path= at the file)"
+        )
+    model, _ = load_exported(path)
+    return model.eval()
