@@ -11,6 +11,7 @@ from pathlib import Path
 
 import hydra
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,12 +32,15 @@ def main(cfg: DictConfig) -> None:
     out = Path(cfg.out)
     report_dir = Path(cfg.report_dir) if cfg.report_dir else default_report_dir(out)
     fp16 = bool(cfg.fp16 and device.type == "cuda")
-    settings = {"ensemble": cfg.ensemble, "detector": cfg.detector, "fp16": fp16}
-    check_settings(report_dir, OmegaConf.to_yaml(settings, resolve=True), cfg.overwrite)
-
-    records = FolderSource(cfg.videos).records()
-    ensemble = instantiate(cfg.ensemble)
-    predictor = Predictor(ensemble, instantiate(cfg.detector), device, fp16, cfg.detect_batch)
+    try:
+        records = FolderSource(cfg.videos).records()
+        ensemble = instantiate(cfg.ensemble)
+        detector = instantiate(cfg.detector)
+    except (OSError, ValueError, InstantiationException) as exc:  # a wrong path or setting: one line, no traceback
+        raise SystemExit(f"predict: {' '.join(str(exc).split())}") from exc
+    settings = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("ensemble", "detector")} | {"fp16": fp16}
+    check_settings(report_dir, OmegaConf.to_yaml(settings), cfg.overwrite)
+    predictor = Predictor(ensemble, detector, device, fp16, cfg.detect_batch)
     log.info("%d videos from %s; ensemble %s (%s) on %s", len(records), cfg.videos, ensemble.name,
              ", ".join(m.name for m in ensemble.members), device)  # fmt: skip
     summary = predict_videos(
