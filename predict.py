@@ -54,6 +54,7 @@ def main(cfg: DictConfig) -> None:
         overwrite=cfg.overwrite,
         retry_failed=cfg.retry_failed,
         progress=cfg.progress,
+        prefetch=cfg.prefetch,
     )
     for video_id, reason in summary.fallbacks.items():
         log.warning("fallback %.2f for %s: %s", ensemble.fallback, video_id, reason)

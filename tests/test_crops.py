@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from src.inference.crops import NtechFrames, NtechSequences, TrackCrops, TubeClip, TubeFrames
-from src.inference.ensemble import Member, SampledFrames, fake_logit
+from src.inference.ensemble import ExportedModel, Member, SampledFrames, fake_logit
 from src.inference.sampling import AtMost, TargetFps
 from src.inference.timing import StageTimer
 from src.preprocess.video import VideoInfo
@@ -94,7 +94,7 @@ def test_member_sequence_layout_maps_outputs_to_frames_and_flips():
     frames = gradient_frames(30)
     f = frames.indices
     boxes = np.tile([0, 0, 32, 24], (30, 1))
-    member = Member("seq", MeanLogit(), NtechSequences(), IDENTITY, batch_size=7)
+    member = Member("seq", ExportedModel(MeanLogit()), NtechSequences(), IDENTITY, batch_size=7)
     timer = StageTimer()
     result = member.run(frames, TrackCrops([f], [boxes]), torch.device("cpu"), timer=timer)
     samples = result.samples
@@ -108,8 +108,8 @@ def test_member_sequence_layout_maps_outputs_to_frames_and_flips():
 def test_member_tta_flip_averages_logits_and_images_layout():
     frames = gradient_frames(10)
     boxes = np.tile([0, 0, 32, 24], (10, 1))
-    plain = Member("b0", MeanLogit(), TubeFrames(count=10, group=5), IDENTITY)
-    tta = Member("b1", MeanLogit(), TubeFrames(count=10, group=5, tta_flip=True), IDENTITY)
+    plain = Member("b0", ExportedModel(MeanLogit(), "softmax"), TubeFrames(count=10, group=5), IDENTITY)
+    tta = Member("b1", ExportedModel(MeanLogit(), "softmax"), TubeFrames(count=10, group=5, tta_flip=True), IDENTITY)
     crops = TrackCrops([frames.indices], [boxes])
     out_plain = plain.run(frames, crops, torch.device("cpu")).output.tracks[0]
     out_tta = tta.run(frames, crops, torch.device("cpu")).output.tracks[0]
@@ -122,7 +122,8 @@ def test_member_clip_layout_and_bgr():
     frames.frames[..., 2] = 0  # blue channel 0: BGR order moves the values, the mean stays
     boxes = np.tile([0, 0, 32, 24], (20, 1))
     crops = TrackCrops([frames.indices[:20], frames.indices[:10]], [boxes, boxes[:10]])
-    member = Member("sf", MeanLogit(), TubeClip(), IDENTITY, group="video", bgr=True, batch_size=20)
+    sf = ExportedModel(MeanLogit(), "softmax")
+    member = Member("sf", sf, TubeClip(), IDENTITY, group="video", bgr=True, batch_size=20)
     result = member.run(frames, crops, torch.device("cpu"))
     # clip mean: half the width holds k in 2 of 3 channels → mean over k of k/3
     np.testing.assert_allclose(result.output.tracks[0], [np.arange(20).mean() / 3], atol=1e-5)
@@ -138,5 +139,13 @@ def test_crop_boxes_cut_the_right_pixels():
 
 
 def test_fake_logit_of_two_class_and_one_logit_heads():
-    torch.testing.assert_close(fake_logit(torch.tensor([[1.0, 3.0]])), torch.tensor([2.0]))
-    torch.testing.assert_close(fake_logit(torch.tensor([[0.5], [1.5]])), torch.tensor([[0.5], [1.5]]))
+    torch.testing.assert_close(fake_logit(torch.tensor([[1.0, 3.0]]), "softmax"), torch.tensor([2.0]))
+    per_frame = torch.tensor([[0.5, 1.5]])  # a 2-frame sequence of sigmoid logits is not a two-class head
+    torch.testing.assert_close(fake_logit(per_frame, "sigmoid"), per_frame)
+    with pytest.raises(ValueError, match="sigmoid or softmax"):
+        fake_logit(per_frame, "tanh")
+
+
+def test_member_needs_a_transform():
+    with pytest.raises(ValueError, match="transform"):
+        Member("m", ExportedModel(MeanLogit()), TubeFrames())

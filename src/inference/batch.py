@@ -14,14 +14,16 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.inference.pipeline import VideoResult
+from src.inference.pipeline import DecodedVideo, Predictor
 from src.inference.timing import TimingReport, timing_report
 from src.preprocess.datasets import VideoRecord
-from src.preprocess.runner import run_stage
+from src.preprocess.runner import run_stage, select_shard
 from src.utils.io import atomic_open, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def check_settings(report_dir: Path, settings: str, overwrite: bool) -> None:
 
 def predict_videos(
     records: Sequence[VideoRecord],
-    predict: Callable[[str, str], VideoResult],
+    predictor: Predictor,
     out: Path,
     report_dir: Path,
     fallback: float,
@@ -69,30 +71,40 @@ def predict_videos(
     overwrite: bool = False,
     retry_failed: bool = True,
     progress: bool = True,
+    prefetch: int = 1,
 ) -> RunSummary:
-    """Score this shard's unscored videos, then write the submission for all ``records`` (see the module doc)."""
+    """Score this shard's unscored videos, then write the submission for all ``records`` (see the module doc).
+
+    ``prefetch`` videos are decoded ahead in a background thread while the current one is detected and scored.
+    """
     timings: list[dict[str, float]] = []
+    output = lambda r: report_path(report_dir, r.video_id)  # noqa: E731
+    order = select_shard(records, shard, num_shards, key=lambda r: r.video_id)
+    ahead = Prefetcher(predictor.decode, order, lambda r: output(r).is_file() and not overwrite, prefetch)
 
     def process(record: VideoRecord) -> None:
-        result = predict(str(record.path), record.video_id)
-        write_json(report_path(report_dir, record.video_id), result.to_report())
+        result = predictor.score(ahead.get(record), record.video_id)
+        write_json(output(record), result.to_report())
         timings.append(result.timings)
         if result.status != "ok":
             log.warning("%s: %s, fallback %.2f", record.video_id, result.status.replace("_", " "), result.score)
 
-    stage = run_stage(
-        STAGE,
-        records,
-        process,
-        output_path=lambda r: report_path(report_dir, r.video_id),
-        key=lambda r: r.video_id,
-        report_dir=report_dir,
-        shard=shard,
-        num_shards=num_shards,
-        overwrite=overwrite,
-        retry_failed=retry_failed,
-        progress=progress,
-    )
+    try:
+        stage = run_stage(
+            STAGE,
+            records,
+            process,
+            output_path=output,
+            key=lambda r: r.video_id,
+            report_dir=report_dir,
+            shard=shard,
+            num_shards=num_shards,
+            overwrite=overwrite,
+            retry_failed=retry_failed,
+            progress=progress,
+        )
+    finally:
+        ahead.close()
     summary = collect(records, report_dir, fallback)
     summary.timing = timing_report(timings, stage.seconds)
     write_submission(out, summary.rows)
@@ -108,6 +120,57 @@ def predict_videos(
         },
     )
     return summary
+
+
+class Prefetcher:
+    """Decodes the next ``depth`` unfinished videos of ``order`` in a background thread.
+
+    ``get(record)`` returns the record's decoded video: prefetched if it was queued, decoded now otherwise; the time
+    spent waiting goes into the video's "decode" timing and the background work into "decode_ahead".
+    """
+
+    def __init__(
+        self,
+        decode: Callable[[str], DecodedVideo],
+        order: Sequence[VideoRecord],
+        done: Callable[[VideoRecord], bool],
+        depth: int,
+    ):
+        self.decode, self.order, self.done, self.depth = decode, list(order), done, depth
+        self.position = {r.video_id: i for i, r in enumerate(self.order)}
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") if depth > 0 else None
+        self.pending: dict[str, Future] = {}
+
+    def get(self, record: VideoRecord) -> DecodedVideo:
+        future = self.pending.pop(record.video_id, None)
+        self._queue_after(self.position.get(record.video_id, len(self.order)))
+        start = time.perf_counter()
+        video = future.result() if future is not None else self.decode(str(record.path))
+        waited = time.perf_counter() - start
+        if future is None:
+            return video
+        return DecodedVideo(video.info, video.frames, waited, ahead_seconds=video.seconds)
+
+    def _queue_after(self, position: int) -> None:
+        if self.pool is None:
+            return
+        for stale in [v for v in self.pending if self.position[v] < position]:
+            self.pending.pop(stale).cancel()
+        queued = 0
+        for record in self.order[position + 1 :]:
+            if queued >= self.depth:
+                break
+            if self.done(record):
+                continue
+            if record.video_id not in self.pending:
+                self.pending[record.video_id] = self.pool.submit(self.decode, str(record.path))
+            queued += 1
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def collect(records: Sequence[VideoRecord], report_dir: Path, fallback: float) -> RunSummary:

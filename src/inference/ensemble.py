@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from hydra.utils import instantiate
 from torch import nn
 
 from src.inference.aggregation import MemberOutput
@@ -52,12 +53,16 @@ class MemberResult:
 
 @dataclass
 class Member:
-    """One model of an ensemble. ``transform`` maps an RGB uint8 crop to a normalised float32 HWC image."""
+    """One model of an ensemble.
+
+    ``transform`` maps an RGB uint8 crop (``transform(image=crop)["image"]``) to a normalised float32 HWC image;
+    ``None`` takes the exported model's own evaluation pipeline, so training and prediction crops match.
+    """
 
     name: str
-    model: nn.Module
+    model: ExportedModel
     crops: CropRecipe
-    transform: Callable[..., Any]
+    transform: Callable[..., Any] | None = None
     weight: float = 1.0
     group: str = "all"
     bgr: bool = False  # RobustForensics' Xception was trained on BGR crops
@@ -66,6 +71,9 @@ class Member:
 
     def __post_init__(self) -> None:
         self.layout = self.layout or self.crops.layout
+        self.transform = self.transform or self.model.transform
+        if self.transform is None:
+            raise ValueError(f"member {self.name}: set its transform (the exported model records none)")
 
     def run(
         self,
@@ -108,18 +116,22 @@ class Member:
 
     @torch.inference_mode()
     def _forward(self, x: torch.Tensor, device: torch.device, fp16: bool) -> torch.Tensor:
+        net, output = self.model.net, self.model.output
         with torch.autocast(device.type, dtype=torch.float16, enabled=fp16 and device.type == "cuda"):
-            out = fake_logit(self.model(x))
+            out = fake_logit(net(x), output)
             if self.crops.tta_flip:
-                out = (out + fake_logit(self.model(x.flip(-1)))) / 2
+                out = (out + fake_logit(net(x.flip(-1)), output)) / 2
         return out.float()
 
 
-def fake_logit(out: torch.Tensor) -> torch.Tensor:
-    """A two-class head gives ``logit_fake - logit_real`` (its softmax is the sigmoid of that); one logit stays."""
-    if out.ndim >= 2 and out.shape[-1] == 2:
+def fake_logit(out: torch.Tensor, output: str = "sigmoid") -> torch.Tensor:
+    """One fake logit per prediction: ``sigmoid`` heads give it directly; a ``softmax`` head over (real, fake) gives
+    ``logit_fake - logit_real``, whose sigmoid is its softmax P(fake)."""
+    if output == "softmax":
         return out[..., 1] - out[..., 0]
-    return out.reshape(len(out), -1) if out.ndim > 1 else out
+    if output != "sigmoid":
+        raise ValueError(f"model output must be sigmoid or softmax, got {output!r}")
+    return out
 
 
 def _batches(units: list[Unit], images: int) -> list[list[Unit]]:
@@ -174,15 +186,25 @@ class Ensemble:
             raise ValueError(f"ensemble {self.name!r} has no members")
 
 
-def load_model(path: str | Path) -> nn.Module:
-    """An exported model (``<name>.safetensors`` + ``<name>.yaml`` from the training ``export``) in eval mode."""
+@dataclass
+class ExportedModel:
+    """A network with what prediction needs to know about it: how its logits become P(fake) and its input pipeline."""
+
+    net: nn.Module
+    output: str = "sigmoid"  # sigmoid: one logit per prediction; softmax: (real, fake) logits
+    transform: Callable[..., Any] | None = None
+
+
+def load_model(path: str | Path) -> ExportedModel:
+    """An exported model (``<name>.yaml`` + its ``.safetensors`` from the training ``export``), in eval mode."""
     from src.models.export import load_exported
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path}: exported model weights not found (export a trained checkpoint with `make export`, or point "
-            "models_dir= or ensemble.members.<name>.model.path= at the file)"
+            f"{path}: exported model not found (export a trained checkpoint with `python -m src.models.export`, or "
+            "point models_dir= or ensemble.members.<name>.model.path= at its .yaml)"
         )
-    model, _ = load_exported(path)
-    return model.eval()
+    net, spec = load_exported(path)
+    transform = spec.get("eval_transform")
+    return ExportedModel(net.eval(), spec.get("output", "sigmoid"), instantiate(transform) if transform else None)

@@ -21,7 +21,7 @@ from src.inference.crops import TrackCrops
 from src.inference.ensemble import Ensemble, MemberResult, SampledFrames
 from src.inference.timing import StageTimer
 from src.preprocess.detectors.base import FaceDetector, VideoDetections
-from src.preprocess.video import VideoReadError, open_video, probe
+from src.preprocess.video import VideoInfo, VideoReadError, open_video, probe
 
 log = logging.getLogger(__name__)
 REPORT_SCHEMA_VERSION = 1
@@ -59,8 +59,19 @@ class VideoResult:
 
 
 @dataclass
+class DecodedVideo:
+    info: VideoInfo
+    frames: SampledFrames
+    seconds: float  # what decoding cost the main loop: all of it, or the wait for a prefetched video
+    ahead_seconds: float = 0.0  # decoding done in the background while the previous video was scored
+
+
+@dataclass
 class Predictor:
-    """``predictor(path, video_id) -> VideoResult`` with one ensemble and one face detector."""
+    """``predictor(path, video_id) -> VideoResult`` with one ensemble and one face detector.
+
+    ``decode`` and ``score`` are the two halves, so that the next video can be decoded while this one is scored.
+    """
 
     ensemble: Ensemble
     detector: FaceDetector
@@ -70,18 +81,28 @@ class Predictor:
 
     def __post_init__(self) -> None:
         for member in self.ensemble.members:
-            member.model.to(self.device).eval()
+            member.model.net.to(self.device).eval()
 
     def __call__(self, path: str, video_id: str) -> VideoResult:
+        return self.score(self.decode(path), video_id)
+
+    def decode(self, path: str) -> DecodedVideo:
+        """Probe and decode the frames the ensemble samples (thread-safe: a prefetcher may call it ahead)."""
         timer = StageTimer()
-        ens = self.ensemble
         with timer("decode"):
             info = probe(path)
-            indices = np.asarray(ens.sampling(info), np.int64)
+            indices = np.asarray(self.ensemble.sampling(info), np.int64)
             if indices.size == 0:
                 raise VideoReadError(path, "no frames to sample")
             with open_video(path, "pyav", info) as reader:
                 frames = SampledFrames(indices, reader.read(indices))
+        return DecodedVideo(info, frames, timer.seconds["decode"])
+
+    def score(self, video: DecodedVideo, video_id: str) -> VideoResult:
+        timer = StageTimer(
+            {"decode": video.seconds} | ({"decode_ahead": video.ahead_seconds} if video.ahead_seconds else {})
+        )
+        ens, info, frames, indices = self.ensemble, video.info, video.frames, video.frames.indices
         with timer("detect"):
             rows = np.arange(0, len(indices), ens.detect_every)
             found = []

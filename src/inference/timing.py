@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 KAGGLE_VIDEOS = 4000
 KAGGLE_HOURS = 9.0
 BUDGET_S_PER_VIDEO = KAGGLE_HOURS * 3600 / KAGGLE_VIDEOS  # 8.1 s
-STAGES = ("decode", "detect", "track", "crop", "model", "aggregate")
+STAGES = ("decode", "decode_ahead", "detect", "track", "crop", "model", "aggregate")
 
 
 @dataclass
@@ -30,6 +30,9 @@ class StageTimer:
 
 @dataclass
 class TimingReport:
+    """``decode`` is what decoding cost the main loop; ``decode_ahead`` is decoding done by the prefetch thread while
+    the previous video was scored (it overlaps the other stages, so the stages can sum to more than the wall time)."""
+
     videos: int
     wall_seconds: float
     stage_seconds: dict[str, float]  # mean seconds per video and stage
