@@ -65,13 +65,14 @@ class Member:
     transform: Callable[..., Any] | None = None
     weight: float = 1.0
     group: str = "all"
-    bgr: bool = False  # RobustForensics' Xception was trained on BGR crops
+    bgr: bool | None = None  # channel order (RobustForensics' Xception: BGR); None: what the export says
     batch_size: int = 32  # images per forward pass
     layout: Layout | None = None  # how the model takes a batch; default: the recipe's
 
     def __post_init__(self) -> None:
         self.layout = self.layout or self.crops.layout
         self.transform = self.transform or self.model.transform
+        self.bgr = self.model.bgr if self.bgr is None else self.bgr
         if self.transform is None:
             raise ValueError(f"member {self.name}: set its transform (the exported model records none)")
 
@@ -193,6 +194,7 @@ class ExportedModel:
     net: nn.Module
     output: str = "sigmoid"  # sigmoid: one logit per prediction; softmax: (real, fake) logits
     transform: Callable[..., Any] | None = None
+    bgr: bool = False
 
 
 def load_model(path: str | Path) -> ExportedModel:
@@ -206,5 +208,10 @@ def load_model(path: str | Path) -> ExportedModel:
             "point models_dir= or ensemble.members.<name>.model.path= at its .yaml)"
         )
     net, spec = load_exported(path)
-    transform = spec.get("eval_transform")
-    return ExportedModel(net.eval(), spec.get("output", "sigmoid"), instantiate(transform) if transform else None)
+    transform = spec.get("val_transform")
+    return ExportedModel(
+        net.eval(),
+        spec.get("output", "sigmoid"),
+        instantiate(transform) if transform else None,
+        spec.get("input", {}).get("channel_order", "RGB") == "BGR",
+    )
