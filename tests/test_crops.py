@@ -10,7 +10,7 @@ from torch import nn
 
 from src.inference.crops import NtechFrames, NtechSequences, TrackCrops, TubeClip, TubeFrames
 from src.inference.ensemble import ExportedModel, Member, SampledFrames, fake_logit
-from src.inference.sampling import AtMost, TargetFps
+from src.inference.sampling import FirstFrames
 from src.inference.timing import StageTimer
 from src.preprocess.video import VideoInfo
 
@@ -57,12 +57,11 @@ def test_tube_frames_subsample_to_groups_of_five():
     assert [len(u.frames) for u in clips] == [150, 20]
 
 
-def test_sampling_recipes():
+def test_first_frames_cuts_any_sampler():
     info = VideoInfo(path="x", num_frames=300, fps=29.97, width=64, height=48, rotation=0, codec="h264", pix_fmt="yuv")
-    assert TargetFps(15)(info).tolist() == list(range(0, 300, 2))  # int(29.97) = 29 → step round(29/15) = 2
-    assert AtMost(160)(info).tolist() == list(range(0, 300, 2))  # ceil(300/160) = 2 → 150 frames
-    slow = VideoInfo(path="x", num_frames=50, fps=5, width=64, height=48, rotation=0, codec="h264", pix_fmt="yuv")
-    assert TargetFps(15)(slow).tolist() == list(range(50))
+    every_2nd = lambda i: np.arange(0, i.num_frames, 2)  # noqa: E731
+    assert FirstFrames(every_2nd, max_frames=9)(info).tolist() == [0, 2, 4, 6, 8]
+    assert len(FirstFrames(every_2nd)(info)) == 150
 
 
 class MeanLogit(nn.Module):
