@@ -13,7 +13,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from src.preprocess.pipeline import StageContext
+from src.preprocess.pipeline import StageContext, disk_summary
 from src.utils.config import check_missing
 
 log = logging.getLogger("preprocess")
@@ -36,8 +36,10 @@ def main(cfg: DictConfig) -> None:
     for name in cfg.run:
         if name not in cfg.stages:
             raise ValueError(f"unknown stage {name!r} in run=; available: {', '.join(cfg.stages)}")
+    for name in cfg.run:
         report = instantiate(cfg.stages[name])(ctx)
         print(report.summary())
+    print(disk_summary(ctx.work_dir))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ class StageContext:
             process,
             output_path,
             key=lambda r: r.video_id,
+            group=shard_group,
             report_dir=self.report_dir,
             shard=self.shard,
             num_shards=self.num_shards,
@@ -52,6 +53,20 @@ class StageContext:
             retry_failed=self.retry_failed,
             progress=self.progress,
         )
+
+
+def disk_summary(work_dir: Path) -> str:
+    """One line: the bytes under each artifact folder (and file) of ``work_dir``."""
+    sizes = []
+    for entry in sorted(Path(work_dir).iterdir()) if Path(work_dir).is_dir() else []:
+        files = [entry] if entry.is_file() else (p for p in entry.rglob("*") if p.is_file())
+        sizes.append(f"{entry.name} {sum(p.stat().st_size for p in files) / 2**20:.1f} MB")
+    return f"disk used in {work_dir}: " + (", ".join(sizes) or "nothing yet")
+
+
+def shard_group(record: VideoRecord) -> str:
+    """Videos of one group share a shard: a fake is tracked and cut after its original, by the same process."""
+    return record.original or record.video_id
 
 
 def probe_stage(ctx: StageContext) -> StageReport:

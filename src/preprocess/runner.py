@@ -4,7 +4,8 @@ A stage is a function ``process(record) -> None`` that writes one artifact per v
 The runner:
 
 * takes a deterministic shard of the sorted work list (``shard=i num_shards=n`` splits it into ``n`` disjoint
-  parts whose union is the whole list, whatever the machine or the order the files were listed in);
+  parts whose union is the whole list, whatever the machine or the order the files were listed in), optionally
+  keeping groups of items (a fake and its original) in one shard;
 * skips items whose artifact already exists, so a rerun after a kill finishes only the rest;
 * catches each item's exception, writes it as one line ``<video_id>: <cause>`` to the log and to a JSONL report,
   and goes on; failed items are retried by the next run unless ``retry_failed=False``.
@@ -37,6 +38,7 @@ class StageReport:
     skipped: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    stats: dict[str, object] = field(default_factory=dict)  # what the stage made (tracks, clips, bytes...)
 
     @property
     def failed(self) -> int:
@@ -44,17 +46,31 @@ class StageReport:
 
     def summary(self) -> str:
         rate = self.done / self.seconds if self.seconds > 0 else 0.0
+        made = "".join(f", {key} {value}" for key, value in self.stats.items())
         return (
             f"{self.stage}: {self.total} items, {self.done} processed, {self.skipped} already done, "
-            f"{self.failed} failed ({self.seconds:.1f} s, {rate:.2f} items/s)"
+            f"{self.failed} failed ({self.seconds:.1f} s, {rate:.2f} items/s){made}"
         )
 
 
-def select_shard(items: Sequence[T], shard: int, num_shards: int, key: Callable[[T], str]) -> list[T]:
-    """The ``shard``-th of ``num_shards`` interleaved slices of ``items`` sorted by ``key``."""
+def select_shard(
+    items: Sequence[T],
+    shard: int,
+    num_shards: int,
+    key: Callable[[T], str],
+    group: Callable[[T], str] | None = None,
+) -> list[T]:
+    """The ``shard``-th of ``num_shards`` interleaved slices of ``items`` sorted by ``key``.
+
+    With ``group``, whole groups are dealt out (the sorted group names interleaved), so items of one group always
+    share a shard: a fake and its original video are then processed by the same process, stage after stage.
+    """
     if num_shards < 1 or not 0 <= shard < num_shards:
         raise ValueError(f"shard must satisfy 0 <= shard < num_shards, got shard={shard} num_shards={num_shards}")
-    return sorted(items, key=key)[shard::num_shards]
+    if group is None:
+        return sorted(items, key=key)[shard::num_shards]
+    mine = set(sorted({group(item) for item in items})[shard::num_shards])
+    return sorted((item for item in items if group(item) in mine), key=key)
 
 
 def run_stage(
@@ -63,6 +79,7 @@ def run_stage(
     process: Callable[[T], object],
     output_path: Callable[[T], Path],
     key: Callable[[T], str],
+    group: Callable[[T], str] | None = None,
     report_dir: Path | None = None,
     shard: int = 0,
     num_shards: int = 1,
@@ -71,7 +88,7 @@ def run_stage(
     progress: bool = True,
 ) -> StageReport:
     """Process this shard's items whose ``output_path`` does not exist yet; see the module docstring."""
-    selected = select_shard(items, shard, num_shards, key)
+    selected = select_shard(items, shard, num_shards, key, group)
     report = StageReport(stage=name, total=len(selected))
     report_path = None
     previous_failures: set[str] = set()

@@ -1,0 +1,186 @@
+"""The training index: one row per face clip, with labels, train/val split and real↔fake pairs (``index.parquet``).
+
+Splits never leak a face across train and val: videos are grouped by everything that ties them together (a fake
+and its original; in FaceForensics++ also the video whose face was swapped in, and every compression level of one
+sequence), and a whole group goes to one split. DFDC holds out whole parts (``val_parts``; RobustForensics held out
+parts 30-39; a group goes to val if any of its videos lies in one); other datasets send a deterministic,
+hash-chosen ``val_fraction`` of the groups to val. Unlabelled videos get the split ``test``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from src.preprocess.datasets import FFPP_FAKE, FFPP_REAL, VideoRecord
+from src.utils.io import atomic_path
+
+INDEX_SCHEMA_VERSION = 1
+SCHEMA_KEY = b"dfdetect_index_schema_version"
+COLUMNS = {
+    "clip_id": "string",
+    "video_id": "string",
+    "dataset": "string",
+    "part": "string",
+    "method": "string",
+    "compression": "string",
+    "label": "int64",
+    "original": "string",
+    "track_id": "int64",
+    "clip_path": "string",
+    "num_frames": "int64",
+    "height": "int64",
+    "width": "int64",
+    "fps": "float64",
+    "start_frame": "int64",
+    "end_frame": "int64",
+    "num_detections": "int64",
+    "split": "string",
+    "group": "string",
+    "pair_clip_id": "string",
+    "pair_iou": "float64",
+    "pair_aligned": "bool",
+    "tracker": "string",
+}
+
+
+def identity_keys(record: VideoRecord) -> list[str]:
+    """Names that tie a video to others whose faces it shares (its own id, its original, FF++ sequence numbers)."""
+    keys = [record.video_id] + ([record.original] if record.original else [])
+    if match := FFPP_FAKE.match(record.video_id):
+        keys += [f"ffpp:{match['target']}", f"ffpp:{match['source']}"]
+    elif match := FFPP_REAL.match(record.video_id):
+        keys.append(f"ffpp:{match['target']}")
+    return keys
+
+
+def split_groups(records: Iterable[VideoRecord]) -> dict[str, str]:
+    """video_id -> group name (the smallest key of its connected group; see :func:`identity_keys`)."""
+    records = list(records)
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for record in records:
+        first, *others = identity_keys(record)
+        for other in others:
+            a, b = root(first), root(other)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {r.video_id: root(r.video_id) for r in records}
+
+
+def assign_splits(
+    records: Iterable[VideoRecord], val_parts: Iterable[str | int] | None = None, val_fraction: float = 0.1
+) -> dict[str, tuple[str, str]]:
+    """video_id -> (split, group); see the module docstring."""
+    records = list(records)
+    groups = split_groups(records)
+    held_out = None if not val_parts else {str(p) for p in val_parts}
+    val_groups = set()
+    for record in records:
+        group = groups[record.video_id]
+        if held_out is not None:
+            part = record.part.rsplit("/", 1)[-1]
+            if part in held_out or part.removeprefix("dfdc_train_part_") in held_out:
+                val_groups.add(group)
+        elif _unit_hash(group) < val_fraction:
+            val_groups.add(group)
+    return {
+        r.video_id: (
+            "test" if r.label is None else "val" if groups[r.video_id] in val_groups else "train",
+            groups[r.video_id],
+        )
+        for r in records
+    }
+
+
+def build_index(
+    records: Iterable[VideoRecord], manifests: dict[str, dict], splits: dict[str, tuple[str, str]]
+) -> pd.DataFrame:
+    """One row per clip of the videos that have a clips manifest; pairs verified against the original's clips."""
+    rows = []
+    for record in records:
+        manifest = manifests.get(record.video_id)
+        if manifest is None:
+            continue
+        split, group = splits[record.video_id]
+        for clip in manifest["clips"]:
+            pair = clip.get("pair") or {}
+            pair_id, aligned = pair.get("clip_id") or "", False
+            if pair_id:
+                original_clip = _clip(manifests, pair_id)
+                if original_clip is None:  # the original's clips are missing (its extraction failed)
+                    pair_id = ""
+                else:
+                    aligned = original_clip["source_frames"] == clip["source_frames"] and (
+                        original_clip["crop_boxes"] == clip["crop_boxes"]
+                    )
+            frames = clip["source_frames"]
+            rows.append(
+                {
+                    "clip_id": clip["clip_id"],
+                    "video_id": record.video_id,
+                    "dataset": record.dataset,
+                    "part": record.part,
+                    "method": record.method,
+                    "compression": record.compression,
+                    "label": -1 if record.label is None else record.label,
+                    "original": record.original or "",
+                    "track_id": clip["track_id"],
+                    "clip_path": clip["path"],
+                    "num_frames": len(frames),
+                    "height": clip["size"][0],
+                    "width": clip["size"][1],
+                    "fps": clip["fps"],
+                    "start_frame": frames[0],
+                    "end_frame": frames[-1],
+                    "num_detections": len(clip["detections"]["frames"]),
+                    "split": split,
+                    "group": group,
+                    "pair_clip_id": pair_id,
+                    "pair_iou": pair.get("iou", math.nan) if pair_id else math.nan,
+                    "pair_aligned": aligned,
+                    "tracker": manifest["tracker"]["name"],
+                }
+            )
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    return frame.astype(COLUMNS).fillna({"pair_iou": np.nan})
+
+
+def write_index(frame: pd.DataFrame, path: str | Path) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = (table.schema.metadata or {}) | {SCHEMA_KEY: str(INDEX_SCHEMA_VERSION).encode()}
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(metadata), tmp)
+
+
+def read_index(path: str | Path) -> pd.DataFrame:
+    """Load ``index.parquet``, refusing schema versions this code does not know."""
+    table = pq.read_table(path)
+    version = (table.schema.metadata or {}).get(SCHEMA_KEY, b"?").decode()
+    if version != str(INDEX_SCHEMA_VERSION):
+        raise ValueError(f"{path}: index schema version {version}, this code reads {INDEX_SCHEMA_VERSION}")
+    return table.to_pandas()
+
+
+def _clip(manifests: dict[str, dict], clip_id: str) -> dict | None:
+    video_id, _, name = clip_id.rpartition("/")
+    manifest = manifests.get(video_id)
+    return None if manifest is None else next((c for c in manifest["clips"] if c["name"] == name), None)
+
+
+def _unit_hash(name: str) -> float:
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big") / 2**64
