@@ -1,0 +1,151 @@
+"""Training throughput per model: the data pipeline alone (with and without compression augmentation) and the
+training step (forward, backward, SGD step), each from the model's own config (conf/model/*.yaml).
+
+python bench/train_step.py [--models b7_seq b7_seq_380 ...] [--work work/realvideos] [--samples 8]
+
+Data: the clips of a preprocessed dataset (``--work``: its ``index.parquet``), or else one aligned pair cut from
+the 1080p DFDC video in ../shared (a 320×320 face-sized crop, 50 frames, the extract stage's encoder settings).
+The pipeline is timed in one process with one torch thread, i.e. per data-loader worker. The step runs on the GPU
+when there is one (the recipe's batch, ``16-mixed`` autocast, channels-last), else on the CPU with one clip per
+step (gradient checkpointing from 380 px on, which the CPU's memory needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+
+from bench.common import DFDC_1080P, REPO_ROOT, machine, markdown_table
+from src.datamodules.index import read_clip_index, split_by_column
+from src.models.module import to_channels_last
+from src.preprocess.video import open_video, write_video
+
+MODELS = ["b7_seq", "b7_seq_380", "b7_seq_416", "b7_frame_large_crop", "b7_frame_re", "tiny"]
+
+
+def model_config(name: str, *overrides: str):
+    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={name}", f"paths.root_dir={REPO_ROOT}", "output_dir=.", *overrides])
+    return cfg.model
+
+
+def bench_clips(folder: Path) -> tuple[pd.DataFrame, Path]:
+    """One aligned pair of 50-frame 320×320 clips cut from the DFDC benchmark video."""
+    if not DFDC_1080P.is_file():
+        raise SystemExit(f"{DFDC_1080P}: benchmark video not found (pass --work with a preprocessed dataset)")
+    with open_video(DFDC_1080P, "pyav") as reader:
+        frames = reader.read(range(60, 110))[:, 200:520, 800:1120]
+    rows = []
+    for name, label in (("real", 0), ("fake", 1)):
+        write_video(folder / f"clips/{name}.mp4", frames, 30.0, crf=12, pix_fmt="yuv444p", keyint=16)
+        rows.append(
+            {
+                "clip_id": name, "video_id": f"{name}.mp4", "label": label, "clip_path": f"clips/{name}.mp4",
+                "num_frames": 50, "height": 320, "width": 320, "fps": 30.0, "split": "train",
+                "pair_clip_id": "real" if label else "", "pair_aligned": bool(label),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows), folder
+
+
+def pipeline_rate(model, clips: pd.DataFrame, root: Path, compression_p: float, samples: int) -> float:
+    """Training samples (mixed pairs) per second in one process: decode, compress, augment, mix."""
+    dataset = instantiate(model.train_dataset)(clips, root)
+    dataset.compression = dataclasses.replace(dataset.compression, p=compression_p)
+    dataset[(0, 0)]  # warm-up: codecs, AutoAugment tables
+    start = time.perf_counter()
+    for i in range(samples):
+        dataset[(i % len(dataset), i + 1)]
+    return samples / (time.perf_counter() - start)
+
+
+def step_rate(model, device: torch.device, steps: int) -> tuple[float, str]:
+    """Clips per second of forward + backward + optimizer step; and what was run."""
+    cuda = device.type == "cuda"
+    height, width = model.input.crop
+    frames = len(model.input.frames)
+    batch = model.batch_size if cuda else 1
+    checkpointing = not cuda and height >= 380
+    net = instantiate(model.net, pretrained=False, grad_checkpointing=checkpointing)
+    module = instantiate(model.module, net=net, _partial_=True)()
+    module = (to_channels_last(module) if cuda else module).to(device).train()
+    optimizer = module.configure_optimizers()["optimizer"]
+    scaler = torch.amp.GradScaler(enabled=cuda)
+    clips = torch.randn(batch, frames, 3, height, width, device=device)
+    target = torch.rand(batch, frames, device=device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=cuda):
+            loss = module.criterion(module(clips), target)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if cuda:
+            torch.cuda.synchronize()
+
+    step()  # warm-up: allocation, cudnn autotuning
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    rate = batch * steps / (time.perf_counter() - start)
+    what = f"batch {batch} × {frames} frames, {'16-mixed, channels-last' if cuda else 'fp32'}"
+    return rate, what + (", grad checkpointing" if checkpointing else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    parser.add_argument("--work", type=Path, help="a preprocessed dataset's work dir (index.parquet + clips/)")
+    parser.add_argument("--samples", type=int, default=8, help="pipeline samples timed per setting")
+    parser.add_argument("--steps", type=int, default=None, help="training steps timed (default: 1 CPU, 10 GPU)")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    steps = args.steps or (10 if device.type == "cuda" else 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.work:
+            clips, root = split_by_column(read_clip_index(args.work / "index.parquet"))[0], args.work
+        else:
+            clips, root = bench_clips(Path(tmp))
+        rows = []
+        for name in args.models:
+            model = model_config(name)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # one data-loader worker
+            plain = pipeline_rate(model, clips, root, 0.0, args.samples)
+            compressed = pipeline_rate(model, clips, root, 1.0, args.samples)
+            torch.set_num_threads(threads)
+            recipe = 1 / (0.5 / plain + 0.5 / compressed)  # p = 0.5
+            rate, what = step_rate(model, device, steps)
+            rows.append([name, f"{plain:.2f}", f"{compressed:.2f}", f"{recipe:.2f}", f"{rate:.3f}", what,
+                         f"{rate / recipe:.2f}"])  # fmt: skip
+            print(markdown_table(HEADER, rows[-1:]), flush=True)
+    print(f"\nmachine: {machine()}; data: {'--work ' + str(args.work) if args.work else 'DFDC crop pair 320×320'}")
+    print(markdown_table(HEADER, rows))
+
+
+HEADER = [
+    "model",
+    "pipeline samples/s, no compression",
+    "… every clip re-encoded",
+    "… recipe (p 0.5)",
+    "train step clips/s",
+    "step",
+    "workers to keep up",
+]
+
+
+if __name__ == "__main__":
+    main()
