@@ -2,10 +2,11 @@
 
 python bench/predict.py [--videos 3] [--ensembles ntech tiny] [--prefetch 0 1] [--device auto] [ARGS: overrides]
 
-Ensembles are the real configs (sampling, detector, tracker, crops, transforms, rule) with randomly initialised
-networks of the real size in place of exported weights: ``ntech`` = NTechLab's 3 x EfficientNet-B7 at 224x192 (the
-sequence model and the two frame models), ``tiny`` = the same recipe with timm's test EfficientNet. Speed does not
-depend on the weights. Runs on the first ``--videos`` DFDC videos of ../shared/realvideos (10 s, 1080p or 720p).
+Ensembles are the real configs (sampling, detector, tracker, crops, rule) scoring through exported models of the real
+architectures with random weights (``src.inference.untrained``): ``ntech`` = NTechLab's 3 x EfficientNet-B7 at
+224x192 (the sequence model and the two frame models), ``tiny`` = the same recipe with timm's test EfficientNet.
+Speed does not depend on the weights. Runs on the first ``--videos`` DFDC videos of ../shared/realvideos (10 s,
+1080p or 720p).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,39 +26,30 @@ from bench.common import REPO_ROOT, SHARED, machine, markdown_table
 from src.inference.batch import predict_videos
 from src.inference.pipeline import Predictor
 from src.inference.timing import BUDGET_S_PER_VIDEO
+from src.inference.untrained import export_untrained
 from src.preprocess.datasets import FolderSource
 
-NETS = {  # member → random-init network of the real architecture
+MODELS = {  # ensemble → member file name → training model config overrides (exported with random weights)
     "ntech": {
-        "seq": {"model_name": "tf_efficientnet_b7", "seq_length": 7},
-        "large_crop": {"model_name": "tf_efficientnet_b7", "seq_length": None},
-        "re": {"model_name": "tf_efficientnet_b7", "seq_length": None},
+        "ntech_seq": ["model=b7_seq"],
+        "ntech_large_crop": ["model=b7_frame_large_crop"],
+        "ntech_re": ["model=b7_frame_re"],
     },
-    "tiny": {
-        "seq": {"model_name": "test_efficientnet", "seq_length": 7},
-        "frame": {"model_name": "test_efficientnet", "seq_length": None},
-    },
+    "tiny": {"tiny_seq": ["model=tiny"], "tiny_frame": ["model=tiny", "model.net.seq_length=null"]},
 }
 
 
-def ensemble_config(name: str, overrides: list[str]):
+def ensemble_config(name: str, models_dir: Path, overrides: list[str]):
+    for member, model in MODELS[name].items():
+        export_untrained(models_dir, member, model)
     with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose("predict", overrides=[f"ensemble={name}", "videos=.", *overrides])
-    for member, net in NETS[name].items():
-        cfg.ensemble.members[member].model = OmegaConf.create(
-            {
-                "_target_": "src.inference.ensemble.ExportedModel",
-                "net": {"_target_": "src.models.ntech.ntech_efficientnet", "pretrained": False, **net},
-                "output": "sigmoid",
-            }
-        )
-    return cfg
+        return compose("predict", overrides=[f"ensemble={name}", "videos=.", f"models_dir={models_dir}", *overrides])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=3, help="how many DFDC videos (10 s each)")
-    parser.add_argument("--ensembles", nargs="+", default=["ntech", "tiny"], choices=sorted(NETS))
+    parser.add_argument("--ensembles", nargs="+", default=["ntech", "tiny"], choices=sorted(MODELS))
     parser.add_argument("--prefetch", nargs="+", type=int, default=[1], help="decode-ahead depths to compare")
     parser.add_argument("--device", default="auto")
     parser.add_argument("overrides", nargs="*", help="predict.yaml overrides, e.g. detector=retinaface_mnet")
@@ -70,8 +61,9 @@ def main() -> None:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     rows = []
     for name in args.ensembles:
-        cfg = ensemble_config(name, args.overrides)
-        ensemble = instantiate(cfg.ensemble)
+        with tempfile.TemporaryDirectory() as models:
+            cfg = ensemble_config(name, Path(models), args.overrides)
+            ensemble = instantiate(cfg.ensemble)
         predictor = Predictor(ensemble, instantiate(cfg.detector), device, device.type == "cuda", cfg.detect_batch)
         for prefetch in args.prefetch:
             with tempfile.TemporaryDirectory() as tmp:
