@@ -192,3 +192,23 @@ def test_settings_guard(tmp_path):
     with pytest.raises(SystemExit, match="other settings"):
         check_settings(tmp_path, "ensemble: b\n", overwrite=False)
     check_settings(tmp_path, "ensemble: b\n", overwrite=True)
+
+
+def test_time_limit_and_ctrl_c_still_write_a_complete_submission(folder, tmp_path):
+    records = FolderSource(folder).records()
+    out = tmp_path / "limit.csv"
+    summary = predict_videos(records, Predictor(ensemble(), CentreBox()), out, tmp_path / "r1", 0.5, time_limit=0)
+    assert set(rows(out).values()) == {"0.5"} and len(rows(out)) == 5
+    assert all("time limit of 0 s reached" in reason for reason in summary.fallbacks.values())
+
+    class Interrupted(Predictor):
+        def score(self, video, video_id):
+            if video_id == VIDEOS[1]:
+                raise KeyboardInterrupt
+            return super().score(video, video_id)
+
+    out = tmp_path / "interrupted.csv"
+    with pytest.raises(KeyboardInterrupt):
+        predict_videos(records, Interrupted(ensemble(), CentreBox()), out, tmp_path / "r2", 0.5, progress=False)
+    got = rows(out)
+    assert len(got) == 5 and got[VIDEOS[0]] != "0.5" and got[VIDEOS[1]] == got[VIDEOS[2]] == "0.5"

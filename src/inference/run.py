@@ -50,6 +50,7 @@ def run(cfg: DictConfig) -> RunSummary:
         retry_failed=cfg.retry_failed,
         progress=cfg.progress,
         prefetch=cfg.prefetch,
+        time_limit=cfg.time_limit,
     )
     for video_id, reason in summary.fallbacks.items():
         log.warning("fallback %.2f for %s: %s", ensemble.fallback, video_id, reason)
