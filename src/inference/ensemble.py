@@ -93,9 +93,9 @@ class Member:
         for batch_units in _batches(units, self.batch_size):
             with timer("crop"):
                 batch = self._tensor(frames, batch_units)
-            with timer("model"):
-                out = self._forward(batch.to(device, non_blocking=True), device, fp16)
-            logits += list(out.cpu().reshape(len(batch_units), -1).numpy().astype(np.float64))
+            with timer("model"):  # .cpu() waits for the GPU, so the time is the model's
+                out = self._forward(batch.to(device, non_blocking=True), device, fp16).cpu()
+            logits += list(out.reshape(len(batch_units), -1).numpy().astype(np.float64))
         return _collect(self, units, logits)
 
     def _tensor(self, frames: SampledFrames, units: list[Unit]) -> torch.Tensor:
