@@ -7,7 +7,6 @@ autocast on CUDA.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,7 @@ from torch import nn
 from src.inference.aggregation import MemberOutput
 from src.inference.crops import CropRecipe, Layout, TrackCrops, Unit
 from src.inference.timing import StageTimer
-
-log = logging.getLogger(__name__)
+from src.models.export import load_exported
 
 
 @dataclass
@@ -46,9 +44,10 @@ class MemberResult:
     samples: dict[str, list]  # per sample: track, first, last (source frames it covers), prob
 
     @classmethod
-    def failed(cls, member: Member, error: str | None) -> MemberResult:
-        empty = {"track": [], "first": [], "last": [], "prob": []}
-        return cls(MemberOutput(member.name, (), member.weight, member.group, error), empty)
+    def empty(cls, member: Member, error: str | None = None) -> MemberResult:
+        """No predictions: the member failed (``error``) or had nothing to score."""
+        samples: dict[str, list] = {"track": [], "first": [], "last": [], "prob": []}
+        return cls(MemberOutput(member.name, (), member.weight, member.group, error), samples)
 
 
 @dataclass
@@ -88,7 +87,7 @@ class Member:
         timer = timer or StageTimer()
         units = self.crops.units(tracks)
         if not units:  # e.g. every track too short for a sequence: nothing to score, not a failure
-            return MemberResult.failed(self, None)
+            return MemberResult.empty(self)
         logits = []
         for batch_units in _batches(units, self.batch_size):
             with timer("crop"):
@@ -199,8 +198,6 @@ class ExportedModel:
 
 def load_model(path: str | Path) -> ExportedModel:
     """An exported model (``<name>.yaml`` + its ``.safetensors`` from the training ``export``), in eval mode."""
-    from src.models.export import load_exported
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(

@@ -141,7 +141,7 @@ class Predictor:
         except Exception as exc:  # one failing model must not cost the video its other models
             error = " ".join(str(exc).split()) or type(exc).__name__
             log.error("%s: member %s failed: %s", video_id, member.name, error)
-            return MemberResult.failed(member, error)
+            return MemberResult.empty(member, error)
 
 
 def _track_summary(track) -> dict[str, Any]:
