@@ -34,7 +34,7 @@ class VideoResult:
     video_id: str
     score: float
     raw_score: float | None
-    status: str  # ok | no_face | no_prediction
+    status: str  # ok | no_face | no_prediction | invalid_score (the rule gave NaN or a value outside [0, 1])
     info: dict[str, Any] = field(default_factory=dict)
     decoded: list[int] = field(default_factory=list)
     detected: list[int] = field(default_factory=list)
@@ -130,7 +130,7 @@ class Predictor:
                 outputs = [m.output for m in members]
                 result.raw_score = ens.rule(outputs)
                 result.score = finalize(result.raw_score, ens.fallback, ens.clip)
-                result.status = "ok" if result.raw_score is not None else "no_prediction"
+                result.status = _status(result.raw_score)
                 result.members = [_member_summary(m, ens) for m in members]
         result.timings = dict(timer.seconds)
         return result
@@ -142,6 +142,12 @@ class Predictor:
             error = " ".join(str(exc).split()) or type(exc).__name__
             log.error("%s: member %s failed: %s", video_id, member.name, error)
             return MemberResult.empty(member, error)
+
+
+def _status(raw_score: float | None) -> str:
+    if raw_score is None:
+        return "no_prediction"
+    return "ok" if np.isfinite(raw_score) and 0 <= raw_score <= 1 else "invalid_score"
 
 
 def _track_summary(track) -> dict[str, Any]:
