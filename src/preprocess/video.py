@@ -26,8 +26,6 @@ import numpy as np
 from src.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
-# No Python log callback: with one installed (any level), FFmpeg errors logged from frame-decoding threads take the
-# GIL, which deadlocks when the decoding thread holds it (PyAV issue #751); seen here with threaded h264 decoding.
 av.logging.set_level(None)
 
 Backend = Literal["auto", "decord", "pyav"]
