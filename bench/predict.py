@@ -12,6 +12,7 @@ Speed does not depend on the weights. Runs on the first ``--videos`` DFDC videos
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -91,7 +92,9 @@ def main() -> None:
                 ]
             )
             print(timing.summary(), flush=True)
-    print(f"\nvideos: first {len(records)} of {videos}; machine: {machine()}; overrides: {args.overrides or 'none'}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nvideos: first {len(records)} of {videos}; machine: {machine()}; load average at the end: {load}")
+    print(f"overrides: {args.overrides or 'none'}")
     header = ["ensemble", "detector", "device", "prefetch", "videos", "s/video", "decode", "decode ahead", "detect",
               "track", "crop", "model", "4000 videos (h)", f"≤ {BUDGET_S_PER_VIDEO:.1f} s"]  # fmt: skip
     print(markdown_table(header, rows))
