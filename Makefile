@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 # Pass-through options: make preprocess ARGS="data=dfdc data.root=/data/dfdc"
 ARGS ?=
 
-.PHONY: install test lint deps-check demo preprocess train export predict bench clean
+.PHONY: install test lint deps-check demo preprocess train export predict evaluate bench clean
 
 install: $(STAMP)
 
@@ -48,8 +48,15 @@ train: $(STAMP)
 export: $(STAMP)
 	$(PY) -m src.models.export $(ARGS)
 
+# make predict VIDEOS=test_videos OUT=submission.csv [ARGS="ensemble=robustforensics models_dir=/models"]
+VIDEOS ?=
+OUT    ?= submission.csv
 predict: $(STAMP)
-	$(PY) predict.py $(ARGS)
+	$(PY) predict.py $(if $(VIDEOS),videos=$(VIDEOS)) out=$(OUT) $(ARGS)
+
+# make evaluate OUT=submission.csv LABELS=labels.csv [ARGS="--timeline dfdc/abc.mp4"]
+evaluate: $(STAMP)
+	$(PY) -m src.inference.evaluate $(OUT) $(LABELS) $(ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/video_io.py $(ARGS)

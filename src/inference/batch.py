@@ -1,0 +1,223 @@
+"""Score a folder of videos: resumable per-video reports, then ``submission.csv`` with a row for every video.
+
+Layout beside the submission (``<stem>_report/``):
+
+* ``videos/<video_id>.json`` — one report per scored video (:meth:`VideoResult.to_report`), written atomically; a
+  rerun skips videos that have one, so a killed run over 4000 videos loses at most the video in flight.
+* ``predict-shard<i>of<n>.jsonl`` — videos that raised (unreadable file, ...): retried by the next run.
+* ``config.yaml`` — the settings that shape the scores; a rerun with different settings refuses to mix reports.
+* ``run_report.json`` — fallback rows with their reasons, member failures, the timing report.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from src.inference.pipeline import DecodedVideo, Predictor
+from src.inference.timing import TimingReport, timing_report
+from src.preprocess.datasets import VideoRecord
+from src.preprocess.runner import run_stage, select_shard
+from src.utils.io import atomic_open, read_json, write_json
+
+log = logging.getLogger(__name__)
+STAGE = "predict"
+
+
+@dataclass
+class RunSummary:
+    rows: dict[str, float]  # video_id → submitted score
+    fallbacks: dict[str, str]  # video_id → why it got the fallback
+    member_failures: list[dict[str, str]] = field(default_factory=list)
+    timing: TimingReport | None = None
+
+    def summary(self) -> str:
+        return (
+            f"predict: {len(self.rows)} rows, {len(self.fallbacks)} with the fallback, "
+            f"{len(self.member_failures)} member failures"
+        )
+
+
+def report_path(report_dir: Path, video_id: str) -> Path:
+    return report_dir / "videos" / f"{video_id}.json"
+
+
+def check_settings(report_dir: Path, settings: str, overwrite: bool) -> None:
+    """Refuse to resume into reports made with other settings (their scores would be mixed into one submission)."""
+    path = report_dir / "config.yaml"
+    if path.is_file() and not overwrite and path.read_text(encoding="utf-8") != settings:
+        raise SystemExit(
+            f"{report_dir}: holds reports made with other settings ({path}); choose another out= or pass "
+            "overwrite=true to score every video again"
+        )
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        handle.write(settings)
+
+
+def predict_videos(
+    records: Sequence[VideoRecord],
+    predictor: Predictor,
+    out: Path,
+    report_dir: Path,
+    fallback: float,
+    shard: int = 0,
+    num_shards: int = 1,
+    overwrite: bool = False,
+    retry_failed: bool = True,
+    progress: bool = True,
+    prefetch: int = 1,
+    time_limit: float | None = None,
+) -> RunSummary:
+    """Score this shard's unscored videos, then write the submission for all ``records`` (see the module doc).
+
+    ``prefetch`` videos are decoded ahead in a background thread while the current one is detected and scored.
+    After ``time_limit`` seconds no new video is started: the rest get the fallback (and are scored by a rerun), so
+    a run under a deadline (Kaggle's 9 hours) still ends with a complete submission. Ctrl-C also writes it.
+    """
+    timings: list[dict[str, float]] = []
+    output = lambda r: report_path(report_dir, r.video_id)  # noqa: E731
+    order = select_shard(records, shard, num_shards, key=lambda r: r.video_id)
+    ahead = Prefetcher(predictor.decode, order, lambda r: output(r).is_file() and not overwrite, prefetch)
+    start = time.perf_counter()
+
+    def process(record: VideoRecord) -> None:
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            raise TimeoutError(f"time limit of {time_limit:g} s reached before this video")
+        result = predictor.score(ahead.get(record), record.video_id)
+        write_json(output(record), result.to_report())
+        timings.append(result.timings)
+        if result.status != "ok":
+            log.warning("%s: %s, fallback %.2f", record.video_id, result.status.replace("_", " "), result.score)
+
+    stage = None
+    try:
+        stage = run_stage(
+            STAGE,
+            records,
+            process,
+            output_path=output,
+            key=lambda r: r.video_id,
+            report_dir=report_dir,
+            shard=shard,
+            num_shards=num_shards,
+            overwrite=overwrite,
+            retry_failed=retry_failed,
+            progress=progress,
+        )
+    finally:  # interrupted or not: a submission with a row for every video
+        ahead.close()
+        summary = collect(records, report_dir, fallback)
+        summary.timing = timing_report(timings, time.perf_counter() - start)
+        write_submission(out, summary.rows)
+        this_run = {"processed": stage.done, "skipped": stage.skipped, "failed": stage.failed} if stage else "stopped"
+        write_json(
+            report_dir / "run_report.json",
+            {
+                "submission": str(out),
+                "rows": len(summary.rows),
+                "fallbacks": summary.fallbacks,
+                "member_failures": summary.member_failures,
+                "this_run": this_run,
+                "timing": summary.timing.to_dict(),
+            },
+        )
+    return summary
+
+
+class Prefetcher:
+    """Decodes the next ``depth`` unfinished videos of ``order`` in a background thread.
+
+    ``get(record)`` returns the record's decoded video: prefetched if it was queued, decoded now otherwise; the time
+    spent waiting goes into the video's "decode" timing and the background work into "decode_ahead".
+    """
+
+    def __init__(
+        self,
+        decode: Callable[[str], DecodedVideo],
+        order: Sequence[VideoRecord],
+        done: Callable[[VideoRecord], bool],
+        depth: int,
+    ):
+        self.decode, self.order, self.done, self.depth = decode, list(order), done, depth
+        self.position = {r.video_id: i for i, r in enumerate(self.order)}
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") if depth > 0 else None
+        self.pending: dict[str, Future] = {}
+
+    def get(self, record: VideoRecord) -> DecodedVideo:
+        future = self.pending.pop(record.video_id, None)
+        self._queue_after(self.position.get(record.video_id, len(self.order)))
+        start = time.perf_counter()
+        video = future.result() if future is not None else self.decode(str(record.path))
+        waited = time.perf_counter() - start
+        if future is None:
+            return video
+        return DecodedVideo(video.info, video.frames, waited, ahead_seconds=video.seconds)
+
+    def _queue_after(self, position: int) -> None:
+        if self.pool is None:
+            return
+        for stale in [v for v in self.pending if self.position[v] < position]:
+            self.pending.pop(stale).cancel()
+        queued = 0
+        for record in self.order[position + 1 :]:
+            if queued >= self.depth:
+                break
+            if self.done(record):
+                continue
+            if record.video_id not in self.pending:
+                self.pending[record.video_id] = self.pool.submit(self.decode, str(record.path))
+            queued += 1
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def collect(records: Sequence[VideoRecord], report_dir: Path, fallback: float) -> RunSummary:
+    """The submitted value of every video: its report's score, or the fallback with the reason."""
+    failures = _failures(report_dir)
+    rows, fallbacks, member_failures = {}, {}, []
+    for record in sorted(records, key=lambda r: r.video_id):
+        path = report_path(report_dir, record.video_id)
+        if not path.is_file():
+            rows[record.video_id] = fallback
+            fallbacks[record.video_id] = failures.get(record.video_id, "not scored yet (other shard or stopped run)")
+            continue
+        report = read_json(path)
+        rows[record.video_id] = float(report["score"])
+        if report["status"] != "ok":
+            fallbacks[record.video_id] = report["status"].replace("_", " ")
+        member_failures += [
+            {"video_id": record.video_id, "member": m["name"], "error": m["error"]}
+            for m in report["members"]
+            if m.get("error")
+        ]
+    return RunSummary(rows, fallbacks, member_failures)
+
+
+def write_submission(path: Path, rows: dict[str, float]) -> None:
+    """``filename,label`` sorted by filename (the dataset-relative path; a flat folder gives Kaggle's bare names)."""
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["filename", "label"])
+        for video_id in sorted(rows):
+            writer.writerow([video_id, repr(float(rows[video_id]))])
+
+
+def _failures(report_dir: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(report_dir.glob(f"{STAGE}-shard*of*.jsonl")):
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    row = json.loads(line)
+                    out[row["video_id"]] = row["error"]
+    return out
