@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 # Pass-through options: make preprocess ARGS="data=dfdc data.root=/data/dfdc"
 ARGS ?=
 
-.PHONY: install test lint deps-check demo preprocess train export predict evaluate bench clean
+.PHONY: install test lint deps-check demo weights preprocess train export predict evaluate bench clean
 
 install: $(STAMP)
 
@@ -38,6 +38,12 @@ deps-check: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m src.demo $(ARGS)
 
+# Detector weights for real users (MTCNN's ship inside its wheel): download, verify the sha256, place under weights/.
+# make weights DETECTOR=retinaface_mnet   (dsfd, retinaface_r50: see conf/detector/*.yaml)
+DETECTOR ?= retinaface_mnet
+weights: $(STAMP)
+	$(PY) -m src.preprocess.detectors.weights detector=$(DETECTOR) $(ARGS)
+
 preprocess: $(STAMP)
 	$(PY) preprocess.py $(ARGS)
 
@@ -58,8 +64,10 @@ predict: $(STAMP)
 evaluate: $(STAMP)
 	$(PY) -m src.inference.evaluate $(OUT) $(LABELS) $(ARGS)
 
+# make bench BENCH=detect   (video_io | detect | storage | train_step | predict; tables in docs/benchmarks.md)
+BENCH ?= video_io
 bench: $(STAMP)
-	$(PY) bench/video_io.py $(ARGS)
+	$(PY) bench/$(BENCH).py $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache .ruff_cache
