@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 import hydra
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -19,10 +20,22 @@ from src.utils.config import check_missing
 log = logging.getLogger("preprocess")
 
 
+def _cause(exc: Exception) -> str:
+    """The underlying error of a Hydra instantiation, on one line."""
+    inner = exc.__cause__ if isinstance(exc, InstantiationException) and exc.__cause__ is not None else exc
+    return " ".join(str(inner).split())
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="preprocess")
 def main(cfg: DictConfig) -> None:
     check_missing(cfg)
-    records = instantiate(cfg.data.source).records()
+    for name in cfg.run:  # a typo in run= stops before any video is read
+        if name not in cfg.stages:
+            raise SystemExit(f"config error: unknown stage {name!r} in run=; available: {', '.join(cfg.stages)}")
+    try:
+        records = instantiate(cfg.data.source).records()
+    except (OSError, ValueError, InstantiationException) as exc:
+        raise SystemExit(f"preprocess: data source {cfg.data.name}: {_cause(exc)}") from exc
     ctx = StageContext(
         records=records,
         work_dir=Path(cfg.data.work_dir),
@@ -34,10 +47,11 @@ def main(cfg: DictConfig) -> None:
     )
     log.info("%d videos from %s; artifacts in %s", len(records), cfg.data.root, ctx.work_dir)
     for name in cfg.run:
-        if name not in cfg.stages:
-            raise ValueError(f"unknown stage {name!r} in run=; available: {', '.join(cfg.stages)}")
-    for name in cfg.run:
-        report = instantiate(cfg.stages[name])(ctx)
+        try:
+            stage = instantiate(cfg.stages[name])
+        except InstantiationException as exc:
+            raise SystemExit(f"preprocess: stage {name}: {_cause(exc)}") from exc
+        report = stage(ctx)
         print(report.summary())
     print(disk_summary(ctx.work_dir))
 

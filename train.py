@@ -26,8 +26,7 @@ warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint th
 
 def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:
     """Build everything from ``cfg``, fit, and return the trainer and ``cfg.optimized_metric`` at the end."""
-    for part in ("model", "datamodule", "trainer"):
-        check_missing(cfg[part])
+    check_missing(cfg)  # the whole config: e.g. data.root, which the logged hyperparameters resolve
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.datamodule)
     try:  # a missing index or an empty split stops here with one line, before a B7 is built

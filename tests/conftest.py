@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("WANDB_MODE", "offline")
+os.environ["HF_HUB_OFFLINE"] = "1"  # never a download in tests, whatever the shell says
+os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

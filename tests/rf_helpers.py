@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from src.preprocess.index import write_index
 from src.preprocess.video import open_video, write_video
 from tests.conftest import require_realvideos
 
@@ -76,5 +77,5 @@ def write_tube_clips(out_dir: Path, num_frames: int = 140, size: int = 64) -> pd
             }
         )
     index = pd.DataFrame(rows)
-    index.to_parquet(out_dir / "index.parquet")
+    write_index(index, out_dir / "index.parquet")
     return index

@@ -149,7 +149,7 @@ def test_missing_weights_name_the_file_and_the_fetch_command(tmp_path):
     with pytest.raises(WeightsError) as error:
         RetinaFaceDetector(retinaface_mobilenet025(), weights=spec, name="retinaface_mnet", device="cpu")
     message = str(error.value)
-    assert "missing.pth" in message and 'make weights DETECTORS="retinaface_mnet"' in message
+    assert "missing.pth" in message and "make weights DETECTOR=retinaface_mnet" in message
     assert "\n" not in message
 
 

@@ -270,6 +270,13 @@ def test_multirun_of_three_image_experiments(tubes: tuple[Path, pd.DataFrame], t
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("rf_b0", "rf_b1", "rf_b3"):
         assert (tmp_path / name / "checkpoints" / "last.ckpt").is_file(), name
+        # each job trained its own network for its 2 steps and validated once (the CSV logger's metrics)
+        metrics = pd.concat(pd.read_csv(p) for p in (tmp_path / name / "csv").glob("version_*/metrics.csv"))
+        losses = metrics.dropna(subset=["train/loss"])
+        assert sorted(losses["step"].astype(int)) == [0, 1] and np.isfinite(losses["train/loss"]).all(), name
+        assert np.isfinite(metrics["val/log_loss"].dropna()).sum() == 1, name
+        saved = OmegaConf.load(tmp_path / name / ".hydra" / "config.yaml")
+        assert saved.model.name == name
 
 
 @pytest.mark.slow

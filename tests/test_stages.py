@@ -158,3 +158,20 @@ def test_one_command_runs_every_stage_and_prints_a_summary(dataset):
     assert any(line.startswith("extract: 4 items, 3 processed") and "pairs 1" in line for line in lines), out.stdout
     assert any(line.startswith("index:") and "clips 3" in line and "1 failed" in line for line in lines), out.stdout
     assert any(line.startswith("disk used in") and "clips" in line for line in lines), out.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["data=folder"], "config error: set data.root"),
+        (["data=folder", "data.root=.", "run=[probe,detct]"], "unknown stage 'detct' in run=; available: probe, detect"),
+        (["data=folder", "data.root=/no/such/dir"], "preprocess: data source folder: /no/such/dir: dataset root is not"),
+    ],
+)
+def test_entry_point_config_errors_are_one_line(overrides: list[str], expected: str, tmp_path) -> None:
+    """A wrong or missing setting stops before any video is read, with one line and no traceback."""
+    command = [sys.executable, str(REPO_ROOT / "preprocess.py"), *overrides, f"hydra.run.dir={tmp_path / 'hydra'}"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert out.returncode != 0
+    assert expected in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert not list(tmp_path.glob("**/probe/*")), "no stage may have run"

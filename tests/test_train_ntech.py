@@ -125,12 +125,9 @@ def test_ddp_two_processes_gloo_on_cpu_with_offline_wandb(synthetic_work: Path, 
 
 
 @pytest.mark.realdata
-def test_trains_on_clips_preprocessed_from_the_real_videos(request, tmp_path: Path) -> None:
+def test_trains_on_clips_preprocessed_from_the_real_videos(realvideos_work: Path, tmp_path: Path) -> None:
     """The tiny model on the aligned FF++/DFDC pairs that preprocess.py cut from ../shared/realvideos."""
-    try:
-        work = request.getfixturevalue("realvideos_work")
-    except pytest.FixtureLookupError:
-        pytest.skip("fixture realvideos_work (the preprocessing of the real videos) is not in this checkout")
+    work = realvideos_work
     train_clips, _ = split_by_column(read_clip_index(work / "index.parquet"))
     fakes, reals = aligned_pairs(train_clips)
     assert len(fakes) > 0 and (reals["label"] == 0).all()
@@ -139,3 +136,13 @@ def test_trains_on_clips_preprocessed_from_the_real_videos(request, tmp_path: Pa
     records = read_records(out / "steps.jsonl")
     assert [r["step"] for r in records] == [1, 2, 3] and all(0 < r["loss"] < 5 for r in records)
     assert (out / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize("overrides", [[], ["model=b7_seq_416", "trainer=ddp", "data=dfdc"], ["experiment=rf_b0"]])
+def test_train_without_data_root_stops_with_one_line(overrides: list[str], tmp_path: Path) -> None:
+    """The README's commands without `data.root=`: one line naming the setting, before any model is built."""
+    command = [sys.executable, "train.py", *overrides, f"hydra.run.dir={tmp_path}"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert out.returncode != 0
+    assert "config error: set data.root (e.g. data.root=...)" in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr

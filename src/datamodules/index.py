@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from src.preprocess.index import read_index
+
 REQUIRED_COLUMNS = (
     "clip_id",
     "video_id",
@@ -27,7 +29,7 @@ def read_clip_index(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: clip index not found (run preprocess.py up to the index stage)")
-    index = pd.read_parquet(path)
+    index = read_index(path)  # refuses an index written under another schema version
     missing = [c for c in REQUIRED_COLUMNS if c not in index.columns]
     if missing:
         raise ValueError(f"{path}: index lacks columns {missing} (see docs/artifacts.md, index.parquet)")

@@ -23,6 +23,7 @@ import torch
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
 from src.preprocess.datasets import LABELS, ffpp_record, read_labels_csv
+from src.utils.io import atomic_open
 
 log = logging.getLogger(__name__)
 KAGGLE_EPS = 1e-15
@@ -188,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
     out = args.out or args.submission.with_name(f"{args.submission.stem}_eval")
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "metrics.csv")
-    per_video(joined, args.eps).to_csv(out / "per_video.csv", index=False)
+    with atomic_open(out / "metrics.csv", newline="") as handle:
+        table.to_csv(handle)
+    with atomic_open(out / "per_video.csv", newline="") as handle:
+        per_video(joined, args.eps).to_csv(handle, index=False)
     plots.roc(joined, out / "roc.png")
     plots.calibration(joined, out / "calibration.png")
     reports = args.reports or default_report_dir(args.submission)

@@ -3,7 +3,7 @@
 Every detector config names its file as ``weights: {path, url, sha256}``. Nothing downloads at run time: a missing
 file stops with one line naming the file and the command that fetches it::
 
-    make weights DETECTORS="retinaface_mnet dsfd"
+    make weights DETECTOR=retinaface_mnet   (then DETECTOR=dsfd, ...)
     python -m src.preprocess.detectors.weights detector=dsfd            # one detector, Hydra overrides allowed
 
 A download is accepted only if its sha256 matches the config. Where the config records none (a file whose public
@@ -60,7 +60,7 @@ class WeightsFile:
 
     @property
     def fetch_command(self) -> str:
-        return f'make weights DETECTORS="{self.detector}"'
+        return f"make weights DETECTOR={self.detector}"
 
     def require(self) -> Path:
         """The local file, or one clear error saying how to get it."""
@@ -111,8 +111,8 @@ def fetch(weights: WeightsFile, trust_unverified: bool = False, progress: bool =
     if weights.sha256 is None and not trust_unverified:
         raise WeightsError(
             f"{target}: conf/detector/{weights.detector}.yaml records no sha256 for {weights.url}, so the download "
-            "cannot be verified; rerun with +trust_unverified=true (TRUST_UNVERIFIED=1 for make) to download it "
-            "anyway and print its hash"
+            "cannot be verified; rerun with +trust_unverified=true (make weights ARGS=+trust_unverified=true) to "
+            "download it anyway and print its hash"
         )
     errors = []
     for url in (weights.url, *weights.mirrors):
