@@ -164,8 +164,8 @@ def test_one_command_runs_every_stage_and_prints_a_summary(dataset):
     ("overrides", "expected"),
     [
         (["data=folder"], "config error: set data.root"),
-        (["data=folder", "data.root=.", "run=[probe,detct]"], "unknown stage 'detct' in run=; available: probe, detect"),
-        (["data=folder", "data.root=/no/such/dir"], "preprocess: data source folder: /no/such/dir: dataset root is not"),
+        (["data=folder", "data.root=.", "run=[probe,detct]"], "unknown stage 'detct' in run=; available: probe"),
+        (["data=folder", "data.root=/no/such/dir"], "data source folder: /no/such/dir: dataset root is not"),
     ],
 )
 def test_entry_point_config_errors_are_one_line(overrides: list[str], expected: str, tmp_path) -> None:
