@@ -47,8 +47,15 @@ weights: $(STAMP)
 preprocess: $(STAMP)
 	$(PY) preprocess.py $(ARGS)
 
+# make train                      the default experiment with no data to hold: experiment=smoke on generated clips
+# make train ARGS="model=b7_seq_416 trainer=ddp data.root=/data/dfdc"   any real run
 train: $(STAMP)
+ifeq ($(strip $(ARGS)),)
+	$(PY) -m src.datamodules.synthetic work/synthetic
+	$(PY) train.py experiment=smoke
+else
 	$(PY) train.py $(ARGS)
+endif
 
 # make export ARGS="ckpt=outputs/train/.../checkpoints/last.ckpt out=models"
 export: $(STAMP)
