@@ -158,7 +158,7 @@ def demo_figure(paths: DemoPaths, out: Path, count: int = 6) -> Path:
             ax.set_title(f"{kind}\nP(fake) {scores.get(name, float('nan')):.2f}", fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("dfdetect demo: held-out faces, tiny model trained 3 min on a CPU", fontsize=8)
+    fig.suptitle("dfdetect demo: held-out faces, a tiny model trained minutes on a CPU", fontsize=8)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
@@ -191,7 +191,7 @@ def run_demo(work_dir: Path, quick: bool = False, steps: int | None = None, fres
     paths = DemoPaths(Path(work_dir).resolve())
     if fresh and paths.root.exists():
         shutil.rmtree(paths.root)
-    steps = steps or (150 if quick else 400)
+    steps = steps or (150 if quick else 300)
     print(f"=== demo data ({'quick' if quick else 'full'}): real clips and self-blended fakes -> {paths.root}")
     build_demo_dataset(
         paths.root, default_detector(min_score=0.9), quick=quick, fakes_per_real=1 if quick else 2, strength=2.0

@@ -124,8 +124,8 @@ def blend_mask(
         size = _face_size(points)
     elif box is not None:
         x1, y1, x2, y2 = np.asarray(box, np.float64).reshape(4)
-        centre = ((x1 + x2) / 2, (y1 + y2) / 2 + 0.05 * (y2 - y1))
-        axes = (0.4 * (x2 - x1) * params.mask_stretch[0], 0.48 * (y2 - y1) * params.mask_stretch[1])
+        centre = ((x1 + x2) / 2, (y1 + y2) / 2 + 0.03 * (y2 - y1))
+        axes = (0.4 * (x2 - x1) * params.mask_stretch[0], 0.45 * (y2 - y1) * params.mask_stretch[1])
         cv2.ellipse(hard, (centre, (2 * axes[0], 2 * axes[1]), 0.0), 1, -1)
         size = float(max(x2 - x1, y2 - y1))
     else:
