@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / "work", help="outputs go to WORK_DIR/demo")
     parser.add_argument("--quick", action="store_true", help="the reduced variant (tests, CI)")
-    parser.add_argument("--steps", type=int, help="training steps (default 300, quick 150)")
+    parser.add_argument("--steps", type=int, help="training steps (default 250, quick 150)")
     parser.add_argument("--fresh", action="store_true", help="delete WORK_DIR/demo first and rebuild everything")
     args = parser.parse_args(argv)
     run_demo(args.work_dir, quick=args.quick, steps=args.steps, fresh=args.fresh)

@@ -191,7 +191,7 @@ def run_demo(work_dir: Path, quick: bool = False, steps: int | None = None, fres
     paths = DemoPaths(Path(work_dir).resolve())
     if fresh and paths.root.exists():
         shutil.rmtree(paths.root)
-    steps = steps or (150 if quick else 300)
+    steps = steps or (150 if quick else 250)
     print(f"=== demo data ({'quick' if quick else 'full'}): real clips and self-blended fakes -> {paths.root}")
     build_demo_dataset(
         paths.root, default_detector(min_score=0.9), quick=quick, fakes_per_real=1 if quick else 2, strength=2.0
