@@ -77,7 +77,14 @@ def pipeline_commands(paths: DemoPaths, steps: int) -> dict[str, list[str]]:
     py = sys.executable
     work = f"paths.work_dir={paths.work_dir}"
     return {
-        "preprocess (probe, detect, track, extract, index)": [py, "preprocess.py", "data=demo", work, *DETECTOR],
+        "preprocess (probe, detect, track, extract, index)": [
+            py,
+            "preprocess.py",
+            "data=demo",
+            work,
+            *DETECTOR,
+            f"hydra.run.dir={paths.root / 'logs' / 'preprocess'}",
+        ],
         "train (tiny sequence model, CPU)": [
             py,
             "train.py",
@@ -104,6 +111,7 @@ def pipeline_commands(paths: DemoPaths, steps: int) -> dict[str, list[str]]:
             *DETECTOR,
             "device=cpu",
             "overwrite=true",
+            f"hydra.run.dir={paths.root / 'logs' / 'predict'}",
         ],
     }
 
