@@ -103,15 +103,7 @@ class Predictor:
             {"decode": video.seconds} | ({"decode_ahead": video.ahead_seconds} if video.ahead_seconds else {})
         )
         ens, info, frames, indices = self.ensemble, video.info, video.frames, video.frames.indices
-        with timer("detect"):
-            rows = np.arange(0, len(indices), ens.detect_every)
-            found = []
-            for begin in range(0, len(rows), self.detect_batch):
-                found += self.detector(frames.frames[rows[begin : begin + self.detect_batch]])
-            detections = VideoDetections(indices[rows], found, {"detector": self.detector.config})
-        with timer("track"):
-            tracks = ens.tracker.tracks(detections, info)
-            boxes = [ens.tracker.crop_boxes(track, info) for track in tracks]
+        detections, tracks, boxes = self._tracks(video, timer)
         result = VideoResult(
             video_id,
             ens.fallback,
@@ -134,6 +126,32 @@ class Predictor:
                 result.members = [_member_summary(m, ens) for m in members]
         result.timings = dict(timer.seconds)
         return result
+
+    def faces(self, path: str, per_track: int = 4) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
+        """The face crops the ensemble's models would see, for a look: per track ``(track id, source frames,
+        crops)`` at up to ``per_track`` evenly spaced frames (RGB uint8, the tracker's crop boxes)."""
+        video = self.decode(path)
+        _, tracks, boxes = self._tracks(video, StageTimer())
+        out = []
+        for track, track_boxes in zip(tracks, boxes, strict=True):
+            picks = np.unique(np.linspace(0, len(track) - 1, per_track).round().astype(int))
+            crops = [video.frames.crop(track.frames[i], track_boxes[i]).copy() for i in picks]
+            out.append((int(track.track_id), track.frames[picks], crops))
+        return out
+
+    def _tracks(self, video: DecodedVideo, timer: StageTimer) -> tuple[VideoDetections, list, list[np.ndarray]]:
+        """Detections on every ``detect_every``-th decoded frame, the tracks and their per-frame crop boxes."""
+        ens, info, frames, indices = self.ensemble, video.info, video.frames, video.frames.indices
+        with timer("detect"):
+            rows = np.arange(0, len(indices), ens.detect_every)
+            found = []
+            for begin in range(0, len(rows), self.detect_batch):
+                found += self.detector(frames.frames[rows[begin : begin + self.detect_batch]])
+            detections = VideoDetections(indices[rows], found, {"detector": self.detector.config})
+        with timer("track"):
+            tracks = ens.tracker.tracks(detections, info)
+            boxes = [ens.tracker.crop_boxes(track, info) for track in tracks]
+        return detections, tracks, boxes
 
     def _run_member(self, member, frames, crops, timer, video_id) -> MemberResult:
         try:

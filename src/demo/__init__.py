@@ -1,0 +1,1 @@
+"""``make demo``: the whole pipeline on embedded real faces with self-blended fakes (``python -m src.demo``)."""

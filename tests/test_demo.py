@@ -1,0 +1,158 @@
+"""Self-blended images and the embedded demo: the generator's fakes, the quick demo end to end, the two notebooks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from src.demo.dataset import carphone_path
+from src.preprocess.detectors.base import FrameDetections
+from src.preprocess.sbi import BlendParams, face_outline, main, self_blend, track_face
+from src.preprocess.video import open_video, probe, write_video
+from tests.conftest import REPO_ROOT
+
+STRONG = BlendParams.sample(np.random.default_rng(3), strength=2.0)
+
+
+@pytest.fixture(scope="module")
+def carphone() -> np.ndarray:
+    with open_video(carphone_path(), "pyav") as reader:
+        return reader.read(range(24))
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from src.preprocess.sbi import default_detector
+
+    return default_detector(min_score=0.9)
+
+
+def _centroid(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask > 0.5)
+    return np.array([xs.mean(), ys.mean()])
+
+
+def test_sbi_fake_differs_from_source_only_inside_the_mask(carphone, detector):
+    frame = carphone[0]
+    found = detector(frame[None])[0]
+    fake, mask = self_blend(frame, found.landmarks[0], found.boxes[0], STRONG)
+    outside = mask == 0
+    assert outside.mean() > 0.7  # the face is a small part of the frame
+    np.testing.assert_array_equal(fake[outside], frame[outside])
+    inside = mask > 0.5
+    changed = np.abs(fake.astype(int) - frame.astype(int)).max(axis=-1) > 2
+    assert changed[inside].mean() > 0.5  # the blended face really differs
+
+
+def test_sbi_mask_follows_the_detected_landmarks(carphone, detector):
+    frame = carphone[0]
+    found = detector(frame[None])[0]
+    landmarks, box = found.landmarks[0], found.boxes[0]
+    _, mask = self_blend(frame, landmarks, box, STRONG)
+    # every landmark is well inside the mask, and the mask lies around the face the detector found
+    xs, ys = np.round(landmarks).astype(int).T
+    assert (mask[ys, xs] > 0.5).all()
+    x1, y1, x2, y2 = box
+    cx, cy = _centroid(mask)
+    assert x1 < cx < x2 and y1 < cy < y2
+    outline = face_outline(landmarks)
+    rows, cols = np.nonzero(mask > 0.5)
+    margin = 0.3 * (x2 - x1)
+    assert cols.min() > outline[:, 0].min() - margin and cols.max() < outline[:, 0].max() + margin
+    assert rows.min() > outline[:, 1].min() - margin and rows.max() < outline[:, 1].max() + margin
+    # move the face: detect again on the moved frame, and the mask moves with it
+    shift = np.array([22.0, 12.0])
+    moved = cv2.warpAffine(frame, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), frame.shape[1::-1],
+                           borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    found_moved = detector(moved[None])[0]
+    _, mask_moved = self_blend(moved, found_moved.landmarks[0], found_moved.boxes[0], STRONG)
+    np.testing.assert_allclose(_centroid(mask_moved) - _centroid(mask), shift, atol=3.0)
+
+
+def test_sbi_box_only_mask_is_an_ellipse_inside_the_box(carphone):
+    box = np.array([60.0, 30.0, 110.0, 95.0])
+    fake, mask = self_blend(carphone[0], None, box, BlendParams(edge=0.02, hue=20))
+    rows, cols = np.nonzero(mask > 0.5)
+    assert cols.min() >= box[0] and cols.max() <= box[2] and rows.min() >= box[1] and rows.max() <= box[3]
+    np.testing.assert_allclose(_centroid(mask), [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], atol=3.0)
+    np.testing.assert_array_equal(fake[mask == 0], carphone[0][mask == 0])
+
+
+def test_track_face_interpolates_between_detected_frames():
+    def face(x: float) -> FrameDetections:
+        points = np.array([[x + 10, 20], [x + 30, 20], [x + 20, 30], [x + 12, 40], [x + 28, 40]], np.float32)
+        return FrameDetections([[x, 0, x + 40, 50]], [0.99], points[None])
+
+    empty = FrameDetections.empty(with_landmarks=True)
+    faces = track_face(np.array([0, 4, 8]), [face(0), empty, face(16)], num_frames=10)
+    assert faces.found.all()
+    np.testing.assert_allclose(faces.boxes[4], [8, 0, 48, 50])  # halfway between frames 0 and 8
+    np.testing.assert_allclose(faces.boxes[9], faces.boxes[8])  # held after the last detection
+    assert not track_face(np.array([0]), [empty], 3).found.any()
+
+
+def test_sbi_cli_makes_a_frame_aligned_fake_video(tmp_path, carphone, capsys):
+    real = write_video(tmp_path / "real.mp4", carphone, 29.97, crf=12, pix_fmt="yuv420p")
+    assert main([str(real), str(tmp_path / "fake.mp4"), "--strength", "2", "--detect-every", "4"]) == 0
+    info = probe(tmp_path / "fake.mp4")
+    assert (info.num_frames, info.width, info.height) == (24, 176, 144)
+    with open_video(real, "pyav") as a, open_video(tmp_path / "fake.mp4", "pyav") as b:
+        diff = np.abs(a.read([10]).astype(int) - b.read([10]).astype(int)).max(axis=-1)[0]
+    assert (diff > 12).mean() > 0.05  # the face changed
+    assert np.median(diff[:, :40]) <= 3  # the left edge of the frame (no face) did not, up to compression
+    assert main([str(tmp_path / "missing.mp4"), str(tmp_path / "x.mp4")]) == 2
+    assert "missing.mp4: no such video" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    """``python -m src.demo --quick``: the reduced demo, end to end, as CI runs it."""
+    work = tmp_path_factory.mktemp("demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "src.demo", "--quick", "--work-dir", str(work)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return work / "demo", result.stdout
+
+
+@pytest.mark.slow
+def test_quick_demo_learns_to_find_self_blended_fakes(quick_demo):
+    demo, stdout = quick_demo
+    metrics = pd.read_csv(demo / "eval" / "metrics.csv", index_col="subset").loc["all"]
+    print(f"quick demo held-out: log loss {metrics['log_loss']:.3f}, AUC {metrics['auc']:.3f}, n {metrics['n']}")
+    assert metrics["n"] == 12
+    assert metrics["log_loss"] < 0.693  # better than a coin flip
+    assert f"log loss {metrics['log_loss']:.3f}" in stdout
+    submission = pd.read_csv(demo / "submission.csv")
+    assert len(submission) == 12 and submission["label"].between(0, 1).all()
+    for plot in ("roc.png", "calibration.png", "demo.png"):
+        assert (demo / "eval" / plot).stat().st_size > 5000
+    assert len(list((demo / "eval").glob("timeline_*.png"))) == 2
+    assert "python predict.py" in stdout  # the DFDC commands
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", ["01_explore_dataset.ipynb", "02_inspect_predictions.ipynb"])
+def test_notebooks_run_top_to_bottom_on_the_demo_outputs(quick_demo, notebook, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    demo, _ = quick_demo
+    monkeypatch.setenv("DFDETECT_DEMO", str(demo))
+    nb = nbformat.read(REPO_ROOT / "notebooks" / notebook, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO_ROOT / "notebooks")}}
+    ).execute()
+    images = sum(1 for cell in nb.cells for out in cell.get("outputs", []) if "image/png" in out.get("data", {}))
+    assert images >= 2
+    assert os.environ["DFDETECT_DEMO"] == str(demo)
