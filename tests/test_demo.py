@@ -110,6 +110,36 @@ def test_sbi_cli_makes_a_frame_aligned_fake_video(tmp_path, carphone, capsys):
     assert "missing.mp4: no such video" in capsys.readouterr().err
 
 
+def test_sbi_folder_mode_writes_a_paired_dataset_and_resumes(tmp_path, carphone, capsys):
+    """`python -m src.preprocess.sbi REAL_DIR OUT_DIR`: fakes for every real video, labels pairing them for
+    `data=folder`; a faceless and a corrupt video get one line each and the rest goes on; a rerun keeps the fakes."""
+    from src.preprocess.datasets import FolderSource
+
+    reals = tmp_path / "reals"
+    write_video(reals / "a" / "talk.mp4", carphone[:12], 25, crf=12, pix_fmt="yuv420p")
+    write_video(reals / "noface.mp4", np.full((12, 144, 176, 3), 90, np.uint8), 25, pix_fmt="yuv420p")
+    (reals / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    out = tmp_path / "sbi"
+    args = [str(reals), str(out), "--strength", "2", "--detect-every", "4"]
+    assert main(args) == 1  # some failed: reported, the good one done
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sbi: ")]
+    assert len(err) == 2
+    assert any("noface.mp4" in line and "no face" in line for line in err)
+    assert any("broken.mp4" in line for line in err)
+    labels = pd.read_csv(out / "labels.csv", keep_default_na=False)
+    assert labels.to_dict("records") == [
+        {"filename": "real/a/talk.mp4", "label": "REAL", "original": ""},
+        {"filename": "fake/a/talk.mp4", "label": "FAKE", "original": "real/a/talk.mp4"},
+    ]
+    records = {r.video_id: r for r in FolderSource(out, "labels.csv").records()}
+    assert records["fake/a/talk.mp4"].label == 1 and records["fake/a/talk.mp4"].original == "real/a/talk.mp4"
+    assert records["real/a/talk.mp4"].label == 0
+    assert probe(out / "fake" / "a" / "talk.mp4").num_frames == 12
+    stamp = (out / "fake" / "a" / "talk.mp4").stat().st_mtime_ns
+    assert main(args) == 1  # resumed: the fake is kept, not rewritten
+    assert (out / "fake" / "a" / "talk.mp4").stat().st_mtime_ns == stamp
+
+
 @pytest.fixture(scope="module")
 def quick_demo(tmp_path_factory):
     """``python -m src.demo --quick``: the reduced demo, end to end, as CI runs it."""

@@ -15,11 +15,13 @@ A video gets one set of :class:`BlendParams` (temporally consistent, like a face
 positions): the pixel-aligned real/fake pairs NTech's mixup trains on.
 
 python -m src.preprocess.sbi real.mp4 fake.mp4 [--strength 1.0] [--seed 0] [--detect-every 2]
+python -m src.preprocess.sbi REAL_DIR OUT_DIR [--labels labels.csv]   (a folder: a dataset for ``data=folder``)
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import zlib
 from dataclasses import asdict, dataclass
@@ -324,18 +326,99 @@ def _face_size(points: np.ndarray) -> float:
     return float(max(span.max(), 1.0))
 
 
+def fake_folder(
+    source: Path,
+    target: Path,
+    detector: FaceDetector,
+    strength: float = 1.0,
+    seed: int = 0,
+    every: int = 2,
+    crf: int = 18,
+    labels: Path | None = None,
+    progress: bool = True,
+) -> tuple[list[str], dict[str, str]]:
+    """Self-blended fakes of every real video under ``source``, as a dataset folder ``target`` for ``data=folder``.
+
+    ``target/real/<path>`` links to each real video, ``target/fake/<path>`` is its fake (``.mp4``) and
+    ``target/labels.csv`` (``filename,label,original``) pairs them. With ``labels`` (a CSV of ``source``), only the
+    videos labelled REAL are used. Resumable: existing fakes are kept; a video that fails (unreadable, no face) gets one
+    line and the others go on. Returns (videos done, {video: reason} for the failures).
+    """
+    from tqdm import tqdm
+
+    from src.preprocess.datasets import LABELS, VIDEO_SUFFIXES, read_labels_csv
+    from src.utils.io import atomic_open
+
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source}: not a folder of videos")
+    videos = sorted(p.relative_to(source) for p in source.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    videos = [
+        v for v in videos if (source / v).is_file() and not (source / v).resolve().is_relative_to(target.resolve())
+    ]
+    if labels is not None:
+        rows = read_labels_csv(labels)
+        videos = [v for v in videos if LABELS.get(rows.get(v.as_posix(), {}).get("label", "").strip().upper()) == 0]
+    if not videos:
+        raise FileNotFoundError(f"{source}: no {'REAL-labelled ' if labels else ''}videos found")
+    done, failed = [], {}
+    for video in tqdm(videos, desc="self-blending", unit="video", disable=not progress):
+        real, fake = target / "real" / video, (target / "fake" / video).with_suffix(".mp4")
+        try:
+            if not fake.is_file():
+                fake_video(
+                    source / video, fake, detector, video_params(seed, video.name, strength), every, crf, progress=False
+                )
+            real.parent.mkdir(parents=True, exist_ok=True)
+            if not real.exists():
+                real.symlink_to((source / video).resolve())
+        except (OSError, ValueError, RuntimeError) as exc:
+            failed[video.as_posix()] = " ".join(str(exc).split())
+            tqdm.write(f"sbi: {source / video}: {failed[video.as_posix()]}", file=sys.stderr)  # above the bar
+            continue
+        done.append(video.as_posix())
+    with atomic_open(target / "labels.csv", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["filename", "label", "original"])
+        for video in done:
+            writer.writerow([f"real/{video}", "REAL", ""])
+            writer.writerow([Path(f"fake/{video}").with_suffix(".mp4").as_posix(), "FAKE", f"real/{video}"])
+    return done, failed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m src.preprocess.sbi", description=__doc__.split("\n\n")[0], epilog="Writes OUT_VIDEO atomically."
+        prog="python -m src.preprocess.sbi", description=__doc__.split("\n\n")[0], epilog="Writes outputs atomically."
     )
-    parser.add_argument("source", type=Path, metavar="IN_VIDEO", help="a real video")
-    parser.add_argument("target", type=Path, metavar="OUT_VIDEO", help="where its self-blended fake goes (.mp4)")
+    parser.add_argument("source", type=Path, metavar="IN", help="a real video, or a folder of them")
+    parser.add_argument("target", type=Path, metavar="OUT", help="its fake (.mp4), or the dataset folder to write")
     parser.add_argument("--strength", type=float, default=1.0, help="scale of every perturbation (demo: 2)")
     parser.add_argument("--seed", type=int, default=0, help="with the file name, fixes the blend parameters")
     parser.add_argument("--detect-every", type=int, default=2, help="detect faces on every n-th frame")
     parser.add_argument("--crf", type=int, default=18, help="H.264 quality of the fake (lower is better)")
     parser.add_argument("--device", default="cpu", help="detector device: cpu, cuda, auto")
+    parser.add_argument("--labels", type=Path, help="folder mode: a labels CSV; only its REAL videos are used")
     args = parser.parse_args(argv)
+    if args.source.is_dir():
+        try:
+            done, failed = fake_folder(
+                args.source,
+                args.target,
+                default_detector(args.device),
+                args.strength,
+                args.seed,
+                args.detect_every,
+                args.crf,
+                args.labels,
+            )
+        except (OSError, ValueError) as exc:
+            print(f"sbi: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
+        print(
+            f"wrote {args.target}: {len(done)} real/fake pairs, {len(failed)} failed (listed above); "
+            f"labels {args.target / 'labels.csv'}"
+        )
+        print(f"next: python preprocess.py data=folder data.root={args.target} data.labels=labels.csv")
+        return 1 if failed else 0
     if not args.source.is_file():
         print(f"sbi: {args.source}: no such video", file=sys.stderr)
         return 2
