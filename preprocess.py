@@ -15,15 +15,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from src.preprocess.pipeline import StageContext, disk_summary
-from src.utils.config import check_missing
+from src.utils.config import check_missing, one_line
 
 log = logging.getLogger("preprocess")
-
-
-def _cause(exc: Exception) -> str:
-    """The underlying error of a Hydra instantiation, on one line."""
-    inner = exc.__cause__ if isinstance(exc, InstantiationException) and exc.__cause__ is not None else exc
-    return " ".join(str(inner).split())
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="preprocess")
@@ -35,7 +29,7 @@ def main(cfg: DictConfig) -> None:
     try:
         records = instantiate(cfg.data.source).records()
     except (OSError, ValueError, InstantiationException) as exc:
-        raise SystemExit(f"preprocess: data source {cfg.data.name}: {_cause(exc)}") from exc
+        raise SystemExit(f"preprocess: data source {cfg.data.name}: {one_line(exc)}") from exc
     ctx = StageContext(
         records=records,
         work_dir=Path(cfg.data.work_dir),
@@ -50,7 +44,7 @@ def main(cfg: DictConfig) -> None:
         try:
             stage = instantiate(cfg.stages[name])
         except InstantiationException as exc:
-            raise SystemExit(f"preprocess: stage {name}: {_cause(exc)}") from exc
+            raise SystemExit(f"preprocess: stage {name}: {one_line(exc)}") from exc
         report = stage(ctx)
         print(report.summary())
     print(disk_summary(ctx.work_dir))

@@ -24,6 +24,7 @@ from typing import TypeVar
 
 from tqdm.auto import tqdm
 
+from src.utils.config import one_line
 from src.utils.io import atomic_open, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def run_stage(
                 process(item)
                 report.done += 1
             except Exception as exc:  # one bad video must not stop the batch
-                report.failures[item_key] = _one_line(exc)
+                report.failures[item_key] = one_line(exc)
                 log.error("%s: %s failed: %s", item_key, name, report.failures[item_key])
                 log.debug("%s", traceback.format_exc())
             bar.set_postfix(failed=report.failed, refresh=False)
@@ -129,11 +130,6 @@ def run_stage(
             _write_report(report_path, report, attempted)
     log.info("%s", report.summary())
     return report
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if text else type(exc).__name__
 
 
 def _read_failures(path: Path) -> set[str]:

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from src.preprocess.detectors.base import FaceDetector, FrameDetections
+from src.utils.config import one_line
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Outline points added around the five landmarks: (along the eye line, along the eyes-to-mouth axis) in units of the
@@ -372,7 +373,7 @@ def fake_folder(
             if not real.exists():
                 real.symlink_to((source / video).resolve())
         except (OSError, ValueError, RuntimeError) as exc:
-            failed[video.as_posix()] = " ".join(str(exc).split())
+            failed[video.as_posix()] = one_line(exc)
             tqdm.write(f"sbi: {source / video}: {failed[video.as_posix()]}", file=sys.stderr)  # above the bar
             continue
         done.append(video.as_posix())
@@ -411,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.labels,
             )
         except (OSError, ValueError) as exc:
-            print(f"sbi: {' '.join(str(exc).split())}", file=sys.stderr)
+            print(f"sbi: {one_line(exc)}", file=sys.stderr)
             return 2
         print(
             f"wrote {args.target}: {len(done)} real/fake pairs, {len(failed)} failed (listed above); "
@@ -426,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         faces = fake_video(args.source, args.target, default_detector(args.device), params, args.detect_every, args.crf)
     except (OSError, ValueError, RuntimeError) as exc:
-        print(f"sbi: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"sbi: {one_line(exc)}", file=sys.stderr)
         return 1
     print(f"wrote {args.target}: {int(faces.found.sum())} frames blended; parameters {params.to_dict()}")
     return 0

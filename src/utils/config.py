@@ -25,3 +25,12 @@ def missing_keys(cfg: DictConfig) -> list[str]:
 def check_missing(cfg: DictConfig) -> None:
     if missing := missing_keys(cfg):
         raise SystemExit(f"config error: set {', '.join(missing)} (e.g. {missing[0]}=...) on the command line")
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: whitespace collapsed, a Hydra instantiation error replaced by its cause, never empty."""
+    from hydra.errors import InstantiationException
+
+    if isinstance(exc, InstantiationException) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return " ".join(str(exc).split()) or type(exc).__name__
