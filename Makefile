@@ -42,7 +42,7 @@ demo: $(STAMP)
 # make weights DETECTOR=retinaface_mnet   (dsfd, retinaface_r50: see conf/detector/*.yaml)
 DETECTOR ?= retinaface_mnet
 weights: $(STAMP)
-	$(PY) -m src.preprocess.detectors.weights detector=$(DETECTOR) $(ARGS)
+	$(PY) -m src.faces.detectors.weights detector=$(DETECTOR) $(ARGS)
 
 preprocess: $(STAMP)
 	$(PY) preprocess.py $(ARGS)

@@ -14,7 +14,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from src.preprocess.pipeline import StageContext, disk_summary
+from src.preprocess.runner import StageContext, disk_summary
 from src.utils.config import check_missing, one_line
 
 log = logging.getLogger("preprocess")

@@ -25,7 +25,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from bench.common import DFDC_1080P, REPO_ROOT, SHARED, best_of, machine, markdown_table
-from src.preprocess.video import open_video, probe
+from src.video.io import open_video, probe
 
 MNET_WEIGHTS = SHARED / "weights" / "retinaface_mobilenet0.25_Final.pth"
 

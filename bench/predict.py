@@ -28,7 +28,7 @@ from src.inference.batch import predict_videos
 from src.inference.pipeline import Predictor
 from src.inference.timing import BUDGET_S_PER_VIDEO
 from src.inference.untrained import export_untrained
-from src.preprocess.datasets import FolderSource
+from src.video.sources import FolderSource
 
 MODELS = {  # ensemble → member file name → training model config overrides (exported with random weights)
     "ntech": {

@@ -23,11 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine, markdown_table
-from src.preprocess.align import crop
-from src.preprocess.clips import ClipPlan
+from src.faces.align import crop
+from src.faces.clips import ClipPlan
 from src.preprocess.extract import ClipEncoder
-from src.preprocess.video import open_video
 from src.utils.io import read_json
+from src.video.io import open_video
 
 SETTINGS = {
     "x264 lossless (crf 0, 4:4:4)": ClipEncoder(crf=0, tune=None),

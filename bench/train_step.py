@@ -34,7 +34,7 @@ from hydra.utils import instantiate
 from bench.common import DFDC_1080P, REPO_ROOT, machine, markdown_table
 from src.datamodules.index import read_clip_index, split_by_column
 from src.models.module import to_channels_last
-from src.preprocess.video import open_video, write_video
+from src.video.io import open_video, write_video
 
 MODELS = ["b7_seq", "b7_seq_380", "b7_seq_416", "b7_frame_large_crop", "b7_frame_re", "tiny"]
 

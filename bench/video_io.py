@@ -14,7 +14,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DFDC_1080P, best_of, machine, markdown_table
-from src.preprocess.video import open_video, probe
+from src.video.io import open_video, probe
 
 
 def main() -> None:

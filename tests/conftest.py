@@ -81,10 +81,11 @@ def realvideos_detections(tmp_path_factory) -> Path:
     """Work dir with ``probe/`` and ``detections/`` of every real video (data=realvideos, detector=mtcnn default,
     every 6th frame, first 20 samples): the detect stage run once per session, shared by the detector acceptance
     tests and the tracking tests."""
-    from src.preprocess.datasets import FolderSource
     from src.preprocess.detect import detect_stage
-    from src.preprocess.pipeline import StageContext, probe_stage
-    from src.preprocess.sampling import EveryNth
+    from src.preprocess.probe import probe_stage
+    from src.preprocess.runner import StageContext
+    from src.video.sampling import EveryNth
+    from src.video.sources import FolderSource
 
     require_realvideos()
     work = tmp_path_factory.mktemp("realvideos_detections") / "realvideos"
@@ -97,10 +98,12 @@ def realvideos_detections(tmp_path_factory) -> Path:
 
 def _preprocessed(request, tmp_path_factory, name: str, tracker) -> Path:
     """Run track → extract → index on the real videos' detections (fixture ``realvideos_detections``)."""
-    from src.preprocess.datasets import FolderSource
-    from src.preprocess.extract import ClipEncoder
-    from src.preprocess.pipeline import StageContext, probe_stage
-    from src.preprocess.stages import extract_stage, index_stage, track_stage
+    from src.preprocess.extract import ClipEncoder, extract_stage
+    from src.preprocess.index import index_stage
+    from src.preprocess.probe import probe_stage
+    from src.preprocess.runner import StageContext
+    from src.preprocess.track import track_stage
+    from src.video.sources import FolderSource
 
     detections = Path(request.getfixturevalue("realvideos_detections"))
     work = tmp_path_factory.mktemp(name) / "realvideos"
@@ -122,7 +125,7 @@ def realvideos_work(request, tmp_path_factory) -> Path:
     clip per track, fakes pixel-aligned with their originals): ``index.parquet``, ``clips/``, ``tracks/``.
 
     ``DFDETECT_REALVIDEOS_WORK=<work>/realvideos`` uses a finished full run instead (figures on whole videos)."""
-    from src.preprocess.trackers import NtechTracker
+    from src.faces.tracking.trackers import NtechTracker
 
     require_realvideos()
     if os.environ.get("DFDETECT_REALVIDEOS_WORK"):  # a full run: preprocess.py data=realvideos tracker=ntech
@@ -133,7 +136,7 @@ def realvideos_work(request, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def realvideos_work_tubes(request, tmp_path_factory) -> Path:
     """Like ``realvideos_work`` with ``tracker=tubes`` (RobustForensics), clips cut short to the first 64 frames."""
-    from src.preprocess.trackers import TubeTracker
+    from src.faces.tracking.trackers import TubeTracker
 
     require_realvideos()
     return _preprocessed(request, tmp_path_factory, "realvideos_tubes", TubeTracker(max_frames=64))

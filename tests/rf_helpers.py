@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from src.preprocess.index import write_index
-from src.preprocess.video import open_video, write_video
+from src.video.io import open_video, write_video
 from tests.conftest import require_realvideos
 
 # (video, label, part): two real videos and one deepfake of each, from distinct "parts" for split tests.

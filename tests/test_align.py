@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src.preprocess.align import crop, scaled_boxes, tube_square_boxes
-from src.preprocess.clips import ClipPlan, clip_rng, ntech_windows, whole_video_clip
-from src.preprocess.tracking import Track
+from src.faces.align import crop, scaled_boxes, tube_square_boxes
+from src.faces.clips import ClipPlan, clip_rng, ntech_windows, whole_video_clip
+from src.faces.tracking import Track
 
 
 def test_ntech_box_scaled_about_the_centre_truncated_and_clamped():

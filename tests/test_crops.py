@@ -10,9 +10,9 @@ from torch import nn
 
 from src.inference.crops import NtechFrames, NtechSequences, TrackCrops, TubeClip, TubeFrames
 from src.inference.ensemble import ExportedModel, Member, SampledFrames, fake_logit
-from src.inference.sampling import FirstFrames
 from src.inference.timing import StageTimer
-from src.preprocess.video import VideoInfo
+from src.video.io import VideoInfo
+from src.video.sampling import FirstFrames
 
 
 def track(n: int, start: int = 0, step: int = 2) -> tuple[np.ndarray, np.ndarray]:

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from src.datamodules.compression import CompressionParams, VideoCompression, remap_indices
 from src.datamodules.datamodule import TrackPairDataModule
-from src.datamodules.datasets import ClipDataset, PairDataset, fit_offsets
 from src.datamodules.index import aligned_pairs, read_clip_index, split_by_column
+from src.datamodules.ntech.compression import CompressionParams, VideoCompression, remap_indices
+from src.datamodules.ntech.datasets import ClipDataset, PairDataset, fit_offsets
+from src.datamodules.ntech.transforms import ntech_eval, ntech_train
 from src.datamodules.samplers import ResumableRandomSampler, ShardSampler
-from src.datamodules.transforms import ntech_eval, ntech_train
-from src.preprocess.video import write_video
+from src.video.io import write_video
 from tests.conftest import synthetic_frames
 from tests.ntech_helpers import make_synthetic_work
 

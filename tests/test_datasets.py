@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from src.preprocess.datasets import DfdcSource, FFppSource, FolderSource
+from src.video.sources import DfdcSource, FFppSource, FolderSource
 
 
 def _touch(path):

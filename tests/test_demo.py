@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from src.demo.dataset import carphone_path
-from src.preprocess.detectors.base import FrameDetections
-from src.preprocess.sbi import BlendParams, face_outline, main, self_blend, track_face
-from src.preprocess.video import open_video, probe, write_video
+from src.faces.detectors.base import FrameDetections
+from src.sbi import BlendParams, face_outline, main, self_blend, track_face
+from src.video.io import open_video, probe, write_video
 from tests.conftest import REPO_ROOT
 
 STRONG = BlendParams.sample(np.random.default_rng(3), strength=2.0)
@@ -28,7 +28,7 @@ def carphone() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector():
-    from src.preprocess.sbi import default_detector
+    from src.sbi import default_detector
 
     return default_detector(min_score=0.9)
 
@@ -111,9 +111,9 @@ def test_sbi_cli_makes_a_frame_aligned_fake_video(tmp_path, carphone, capsys):
 
 
 def test_sbi_folder_mode_writes_a_paired_dataset_and_resumes(tmp_path, carphone, capsys):
-    """`python -m src.preprocess.sbi REAL_DIR OUT_DIR`: fakes for every real video, labels pairing them for
+    """`python -m src.sbi REAL_DIR OUT_DIR`: fakes for every real video, labels pairing them for
     `data=folder`; a faceless and a corrupt video get one line each and the rest goes on; a rerun keeps the fakes."""
-    from src.preprocess.datasets import FolderSource
+    from src.video.sources import FolderSource
 
     reals = tmp_path / "reals"
     write_video(reals / "a" / "talk.mp4", carphone[:12], 25, crf=12, pix_fmt="yuv420p")

@@ -16,13 +16,14 @@ import numpy as np
 import pytest
 import skimage.data
 
-from src.preprocess.datasets import FolderSource
-from src.preprocess.detect import detect_stage, detect_video, prefetched
-from src.preprocess.detectors.base import VideoDetections
-from src.preprocess.pipeline import StageContext
-from src.preprocess.sampling import EveryNth
-from src.preprocess.video import write_video
+from src.faces.detectors.base import VideoDetections
+from src.preprocess.detect import detect_stage, detect_video
+from src.preprocess.runner import StageContext
 from src.utils.io import TMP_PREFIX
+from src.video.io import write_video
+from src.video.prefetch import prefetched
+from src.video.sampling import EveryNth
+from src.video.sources import FolderSource
 from tests.conftest import REPO_ROOT, default_detector, synthetic_frames
 
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from src.preprocess.detectors.dsfd import dsfd_priors
-from src.preprocess.detectors.retinaface import RetinaFaceDetector, retinaface_priors
-from src.preprocess.detectors.retinaface_net import retinaface_mobilenet025
-from src.preprocess.detectors.torch_detector import decode_boxes, resolve_device
-from src.preprocess.detectors.transforms import AreaResize, LongSideResizePad, ShortSideResize
-from src.preprocess.detectors.weights import WeightsError, WeightsFile, drive_confirmation_url, fetch, load_state_dict
-from src.preprocess.sampling import AtMostN, EvenlySpaced, EveryNth, FpsStride
-from src.preprocess.video import VideoInfo
+from src.faces.detectors.dsfd import dsfd_priors
+from src.faces.detectors.retinaface import RetinaFaceDetector, retinaface_priors
+from src.faces.detectors.retinaface_net import retinaface_mobilenet025
+from src.faces.detectors.torch_detector import decode_boxes, resolve_device
+from src.faces.detectors.transforms import AreaResize, LongSideResizePad, ShortSideResize
+from src.faces.detectors.weights import WeightsError, WeightsFile, drive_confirmation_url, fetch, load_state_dict
+from src.video.io import VideoInfo
+from src.video.sampling import AtMostN, EvenlySpaced, EveryNth, FpsStride
 from tests.conftest import default_detector
 
 

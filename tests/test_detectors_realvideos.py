@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src.preprocess.detectors.base import VideoDetections
+from src.faces.detectors.base import VideoDetections
 
 FF23 = "ffpp/original_sequences/youtube/c23/videos"
 FAKE23 = "ffpp/manipulated_sequences/{}/c23/videos"

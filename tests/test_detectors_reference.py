@@ -15,11 +15,11 @@ import torchvision
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from src.preprocess.detectors.dsfd_net import DSFD
-from src.preprocess.detectors.retinaface import RetinaFaceDetector
-from src.preprocess.detectors.retinaface_net import retinaface_mobilenet025, retinaface_resnet50
-from src.preprocess.detectors.transforms import ShortSideResize
-from src.preprocess.video import open_video
+from src.faces.detectors.dsfd_net import DSFD
+from src.faces.detectors.retinaface import RetinaFaceDetector
+from src.faces.detectors.retinaface_net import retinaface_mobilenet025, retinaface_resnet50
+from src.faces.detectors.transforms import ShortSideResize
+from src.video.io import open_video
 from tests.conftest import REPO_ROOT, SPEC_REFERENCE, WEIGHTS, require_realvideos
 
 MNET_WEIGHTS = WEIGHTS / "retinaface_mobilenet0.25_Final.pth"
@@ -148,7 +148,7 @@ def test_dsfd_loads_the_reference_state_dict_and_runs_on_a_real_frame():
     del cfg["defaults"]
     cfg.weights = None
     cfg.device = "cpu"
-    cfg.transform = {"_target_": "src.preprocess.detectors.transforms.AreaResize", "area": 160 * 160}  # CPU time
+    cfg.transform = {"_target_": "src.faces.detectors.transforms.AreaResize", "area": 160 * 160}  # CPU time
     detector = instantiate(cfg, net=net)
     assert detector.net is net
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src.preprocess.datasets import VideoRecord
 from src.preprocess.index import COLUMNS, assign_splits, build_index, read_index, split_groups, write_index
+from src.video.sources import VideoRecord
 
 FF = "ffpp/manipulated_sequences/{m}/{c}/videos/{t}_{s}.mp4"
 FO = "ffpp/original_sequences/youtube/{c}/videos/{t}.mp4"

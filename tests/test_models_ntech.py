@@ -14,10 +14,10 @@ from torch import nn
 
 from src.models.backbones import create_backbone, sha256sum
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
-from src.models.efficientnet_seq import TemporalConv
 from src.models.export import export_ntech_release, load_exported
-from src.models.ntech import ntech_efficientnet
-from src.models.ntech_keys import load_ntech_checkpoint, ntech_to_ours
+from src.models.ntech.checkpoints import load_ntech_checkpoint, ntech_to_ours
+from src.models.ntech.net import ntech_efficientnet
+from src.models.ntech.sequence import TemporalConv
 from src.models.static_padding import StaticSameConv2d, freeze_same_padding, same_pad
 from tests.conftest import SPEC_REFERENCE
 
@@ -117,7 +117,11 @@ def test_released_fp16_checkpoint_loads_strictly(tmp_path, keys_file: str, seq_l
     expand = [k for k in shapes if k.endswith("_expand_conv.conv.weight")]
     assert len(expand) == (51 if seq_length else 0)
     if seq_length:  # a release becomes an exported model predict.py loads without any training state
-        spec = {"name": "ntech_seq", "net": {"_target_": "src.models.ntech.ntech_efficientnet"}, "output": "sigmoid"}
+        spec = {
+            "name": "ntech_seq",
+            "net": {"_target_": "src.models.ntech.net.ntech_efficientnet"},
+            "output": "sigmoid",
+        }
         exported, _ = load_exported(export_ntech_release(tmp_path / "snapshot_100000.fp16.pth", spec, tmp_path))
         assert all(torch.equal(v, ours[k]) for k, v in exported.state_dict().items())
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from src.preprocess.clips import ClipPlan
-from src.preprocess.pairs import Pairing, clip_iou, shared_ious
-from src.preprocess.tracking import Track
+from src.faces.clips import ClipPlan
+from src.faces.pairs import Pairing, clip_iou, shared_ious
+from src.faces.tracking import Track
 
 
 def track(track_id: int, frames, x: float = 0.0, jitter: float = 0.0, detected=None) -> Track:

@@ -15,15 +15,15 @@ import timm
 import torch
 from torch import nn
 
+from src.faces.detectors.base import FaceDetector, FrameDetections
+from src.faces.tracking.trackers import NtechTracker
 from src.inference.aggregation import ntech_rule
 from src.inference.batch import check_settings, predict_videos, report_path
 from src.inference.crops import NtechFrames, NtechSequences
 from src.inference.ensemble import Ensemble, ExportedModel, Member
 from src.inference.pipeline import Predictor
-from src.inference.sampling import FirstFrames
-from src.preprocess.datasets import FolderSource
-from src.preprocess.detectors.base import FaceDetector, FrameDetections
-from src.preprocess.trackers import NtechTracker
+from src.video.sampling import FirstFrames
+from src.video.sources import FolderSource
 from tests.conftest import REALVIDEOS, require_realvideos
 
 VIDEOS = [

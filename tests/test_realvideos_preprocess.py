@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src.preprocess.align import crop
-from src.preprocess.detectors.base import VideoDetections
+from src.faces.align import crop
+from src.faces.detectors.base import VideoDetections
+from src.faces.tracking import Track
+from src.faces.tracking.trackers import NtechTracker, TubeTracker
 from src.preprocess.index import read_index
-from src.preprocess.trackers import NtechTracker, TubeTracker
-from src.preprocess.tracking import Track
-from src.preprocess.video import VideoInfo, open_video
 from src.utils.io import read_json
+from src.video.io import VideoInfo, open_video
 from tests.conftest import REALVIDEOS
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -99,7 +99,7 @@ def test_ffpp_fakes_are_paired_with_their_originals(realvideos_work):
 def _own_crop_iou(work, fake: str, original: str, tracker) -> float:
     """Mean IoU of the crop boxes each video gets from its own detections (its first track matched to the original's
     by the pairing rule), over the frames where both have a detection: do fake and original frame the face alike?"""
-    from src.preprocess.tracking import box_iou
+    from src.faces.tracking import box_iou
 
     tracks, crops = [], []
     for video_id in (fake, original):

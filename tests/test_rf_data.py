@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from src.datamodules import rf_transforms
-from src.datamodules.rf_datasets import TubeClips, TubeFrames
-from src.datamodules.rf_sampler import GivenIterationSampler
-from src.datamodules.rf_splits import train_val_split
+from src.datamodules.robustforensics import transforms as rf_transforms
+from src.datamodules.robustforensics.datasets import TubeClips, TubeFrames
+from src.datamodules.robustforensics.sampler import GivenIterationSampler
+from src.datamodules.robustforensics.splits import train_val_split
 from tests.rf_helpers import shared_tube_clips
 
 

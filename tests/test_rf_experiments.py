@@ -14,11 +14,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from src.datamodules import rf_transforms
+from src.datamodules.robustforensics import transforms as rf_transforms
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
 from src.models.export import export_checkpoint, load_exported
-from src.models.rf_checkpoints import load_rf_state_dict, strip_wrapper_prefix
-from src.models.rf_schedule import warmup_step_lr
+from src.models.robustforensics.checkpoints import load_rf_state_dict, strip_wrapper_prefix
+from src.models.robustforensics.schedule import warmup_step_lr
 from tests.conftest import REPO_ROOT
 from tests.ntech_helpers import read_records
 from tests.rf_helpers import shared_tube_clips

@@ -10,10 +10,10 @@ import pytest
 import timm
 import torch
 
-from src.models import rf_nets
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
-from src.models.rf_checkpoints import load_rf_checkpoint, read_state_dict
-from src.models.slowfast import slowfast_r50
+from src.models.robustforensics import nets as rf_nets
+from src.models.robustforensics.checkpoints import load_rf_checkpoint, read_state_dict
+from src.models.robustforensics.slowfast import slowfast_r50
 from src.models.static_padding import StaticSameConv2d
 from tests.conftest import SPEC_REFERENCE
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from src.datamodules import rf_transforms
-from src.datamodules.rf_frames import strided_frames, temporal_center_crop, temporal_random_crop
-from src.datamodules.rf_sampler import GivenIterationSampler
-from src.models.rf_loss import RFCrossEntropy
-from src.models.rf_schedule import WarmupStepLR
+from src.datamodules.robustforensics import transforms as rf_transforms
+from src.datamodules.robustforensics.frames import strided_frames, temporal_center_crop, temporal_random_crop
+from src.datamodules.robustforensics.sampler import GivenIterationSampler
+from src.models.robustforensics.loss import RFCrossEntropy
+from src.models.robustforensics.schedule import WarmupStepLR
 
 
 def _lrs(scheduler_kwargs: dict, iterations: list[int]) -> dict[int, float]:

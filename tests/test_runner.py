@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from src.preprocess.runner import run_stage, select_shard
 from src.utils.io import atomic_open, write_json
+from src.utils.runner import run_stage, select_shard
 
 
 def test_shards_are_disjoint_and_complete():

@@ -10,15 +10,16 @@ import sys
 import numpy as np
 import pytest
 
-from src.preprocess.align import crop
-from src.preprocess.datasets import FolderSource
-from src.preprocess.detectors.base import FrameDetections, VideoDetections
-from src.preprocess.extract import ClipEncoder
-from src.preprocess.index import read_index
-from src.preprocess.pipeline import StageContext, probe_stage
-from src.preprocess.stages import extract_stage, index_stage, track_stage
-from src.preprocess.trackers import NtechTracker, TubeTracker
-from src.preprocess.video import open_video, write_video
+from src.faces.align import crop
+from src.faces.detectors.base import FrameDetections, VideoDetections
+from src.faces.tracking.trackers import NtechTracker, TubeTracker
+from src.preprocess.extract import ClipEncoder, extract_stage
+from src.preprocess.index import index_stage, read_index
+from src.preprocess.probe import probe_stage
+from src.preprocess.runner import StageContext
+from src.preprocess.track import track_stage
+from src.video.io import open_video, write_video
+from src.video.sources import FolderSource
 from tests.conftest import REPO_ROOT, synthetic_frames
 
 NUM_FRAMES, HEIGHT, WIDTH, STEP = 40, 96, 128, 2
@@ -115,7 +116,7 @@ def test_rerun_after_a_kill_skips_finished_videos(dataset, monkeypatch):
     tracker = NtechTracker(clip_length=16)
     probe_stage(ctx)
     track_stage(ctx, tracker)
-    import src.preprocess.stages as stages
+    import src.preprocess.extract as stages
 
     real_cut, calls = stages.cut_clips, []
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src.preprocess.detectors.base import FrameDetections, VideoDetections
-from src.preprocess.tracking import box_iou, face_tubes, interpolate_track, iou_tracks, nearest_in_time, vote_num_faces
+from src.faces.detectors.base import FrameDetections, VideoDetections
+from src.faces.tracking import box_iou, face_tubes, interpolate_track, iou_tracks, nearest_in_time, vote_num_faces
 
 
 def video(*frames: list[tuple[list[float], float]], step: int = 1) -> VideoDetections:

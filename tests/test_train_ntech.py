@@ -64,7 +64,7 @@ def test_every_model_config_composes_with_its_recipe() -> None:
 def test_train_validate_checkpoint_resume_continues_exactly(synthetic_work: Path, tmp_path: Path) -> None:
     """An interrupted and resumed run trains on the same next batches with the same losses as an uninterrupted one.
 
-    Compression is off here: libx264 is not bit-reproducible (src/datamodules/compression.py); everything else
+    Compression is off here: libx264 is not bit-reproducible (src/datamodules/ntech/compression.py); everything else
     (sampler position, augmentation, mixup, dropout masks, optimizer, scheduler, warm-up) must match exactly.
     """
     common = ["model.max_steps=6", "model.train_dataset.compression.p=0", "trainer.val_check_interval=3"]

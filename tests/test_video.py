@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from src.preprocess.video import (
+from src.video.io import (
     DecordReader,
     PyAVReader,
     VideoReadError,

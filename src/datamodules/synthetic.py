@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from src.preprocess.video import write_video
 from src.utils.io import atomic_path, write_json
+from src.video.io import write_video
 
 INDEX_SCHEMA_VERSION = 1
 SCHEMA_KEY = b"dfdetect_index_schema_version"

@@ -5,7 +5,7 @@
 * ``astronaut.png`` and ``camera.png`` of scikit-image: photographs turned into clips by a virtual hand-held camera
   (smooth pan, zoom and roll, sensor noise) at several face scales and H.264 qualities.
 
-Every real clip gets self-blended fakes (:mod:`src.preprocess.sbi`) blended on MTCNN's landmarks of its own frames,
+Every real clip gets self-blended fakes (:mod:`src.sbi`) blended on MTCNN's landmarks of its own frames,
 encoded with the same settings as the real, so a real and its fake differ only inside the blend mask. Three parts:
 
 * ``dfdc/dfdc_train_part_0``: training (carphone frames 0-69, camera paths with train seeds);
@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from src.preprocess.detectors.base import FaceDetector
-from src.preprocess.sbi import blend_frames, track_face, video_params
-from src.preprocess.video import open_video, probe, write_video
+from src.faces.detectors.base import FaceDetector
+from src.sbi import blend_frames, track_face, video_params
 from src.utils.io import read_json, write_json
+from src.video.io import open_video, probe, write_video
 
 SIZE = (176, 144)  # width, height of every demo clip (carphone's own)
 FPS = 29.97

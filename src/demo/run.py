@@ -199,7 +199,7 @@ def worst_videos(paths: DemoPaths, count: int = 2) -> list[str]:
 
 def run_demo(work_dir: Path, quick: bool = False, steps: int | None = None, fresh: bool = False) -> dict[str, float]:
     from src.demo.dataset import build_demo_dataset
-    from src.preprocess.sbi import default_detector
+    from src.sbi import default_detector
 
     start = time.perf_counter()
     paths = DemoPaths(Path(work_dir).resolve())
@@ -240,4 +240,4 @@ The same on DFDC (README, "Full workflow for DFDC"):
   python -m src.models.export ckpt=outputs/train/<date>/<time>/checkpoints/last.ckpt out=models
   python predict.py videos=/data/dfdc/dfdc_train_part_49 ensemble=ntech_seq \\
       labels=/data/dfdc/dfdc_train_part_49/metadata.json
-Fakes from your own real videos: python -m src.preprocess.sbi real.mp4 fake.mp4"""
+Fakes from your own real videos: python -m src.sbi real.mp4 fake.mp4"""

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from src.inference.pipeline import DecodedVideo, Predictor
 from src.inference.timing import TimingReport, timing_report
-from src.preprocess.datasets import VideoRecord
-from src.preprocess.runner import run_stage, select_shard
 from src.utils.io import atomic_open, read_json, write_json
+from src.utils.runner import run_stage, select_shard
+from src.video.sources import VideoRecord
 
 log = logging.getLogger(__name__)
 STAGE = "predict"

@@ -20,7 +20,7 @@ from torch import nn
 from src.inference.aggregation import MemberOutput
 from src.inference.crops import CropRecipe, Layout, TrackCrops, Unit
 from src.inference.timing import StageTimer
-from src.models.export import load_exported
+from src.models.export import current_target, load_exported
 
 
 @dataclass
@@ -209,6 +209,6 @@ def load_model(path: str | Path) -> ExportedModel:
     return ExportedModel(
         net.eval(),
         spec.get("output", "sigmoid"),
-        instantiate(transform) if transform else None,
+        instantiate(transform | {"_target_": current_target(transform["_target_"])}) if transform else None,
         spec.get("input", {}).get("channel_order", "RGB") == "BGR",
     )

@@ -22,8 +22,8 @@ import pandas as pd
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from src.preprocess.datasets import LABELS, ffpp_record, read_labels_csv
 from src.utils.io import atomic_open
+from src.video.sources import LABELS, ffpp_record, read_labels_csv
 
 log = logging.getLogger(__name__)
 KAGGLE_EPS = 1e-15

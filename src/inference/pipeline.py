@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from src.faces.detectors.base import FaceDetector, VideoDetections
 from src.inference.aggregation import finalize
 from src.inference.crops import TrackCrops
 from src.inference.ensemble import Ensemble, MemberResult, SampledFrames
 from src.inference.timing import StageTimer
-from src.preprocess.detectors.base import FaceDetector, VideoDetections
-from src.preprocess.video import VideoInfo, VideoReadError, open_video, probe
+from src.video.io import VideoInfo, VideoReadError, open_video, probe
 
 log = logging.getLogger(__name__)
 REPORT_SCHEMA_VERSION = 1

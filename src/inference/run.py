@@ -14,8 +14,8 @@ from src.inference.batch import RunSummary, check_settings, predict_videos
 from src.inference.evaluate import default_report_dir
 from src.inference.evaluate import main as evaluate
 from src.inference.pipeline import Predictor
-from src.preprocess.datasets import FolderSource
 from src.utils.config import check_missing
+from src.video.sources import FolderSource
 
 log = logging.getLogger("predict")
 

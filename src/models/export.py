@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from src.models.backbones import sha256sum
-from src.models.ntech_keys import load_ntech_checkpoint
+from src.models.ntech.checkpoints import load_ntech_checkpoint
 from src.utils.io import atomic_path
 
 NET_PREFIX = "net."
@@ -47,9 +47,27 @@ def model_spec(model: DictConfig) -> dict[str, Any]:
     }
 
 
+# Modules renamed by the package layout of docs/architecture.md: models exported before it still load.
+MOVED_MODULES = {
+    "src.models.ntech.": "src.models.ntech.net.",
+    "src.models.rf_nets.": "src.models.robustforensics.nets.",
+    "src.datamodules.transforms.": "src.datamodules.ntech.transforms.",
+    "src.datamodules.rf_transforms.": "src.datamodules.robustforensics.transforms.",
+}
+
+
+def current_target(target: str) -> str:
+    """``target`` under today's module names (exported specs and checkpoints keep the name they were written with)."""
+    for old, new in MOVED_MODULES.items():
+        if target.startswith(old) and target.count(".") == old.count("."):
+            return new + target.removeprefix(old)
+    return target
+
+
 def build_net(spec: dict[str, Any]) -> nn.Module:
     """The spec's network with no weight source of its own (its weights come from an exported or released file)."""
-    return instantiate(spec["net"] | {k: v for k, v in INFERENCE_OVERRIDES.items() if k in spec["net"]})
+    net = spec["net"] | {k: v for k, v in INFERENCE_OVERRIDES.items() if k in spec["net"]}
+    return instantiate(net | {"_target_": current_target(net["_target_"])})
 
 
 def write_export(

@@ -7,22 +7,16 @@ counts; an unreadable one is a failure line in ``reports/detect-shard<i>of<n>.js
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
-from src.preprocess.datasets import VideoRecord
-from src.preprocess.detectors.base import FaceDetector, FrameDetections, VideoDetections
-from src.preprocess.pipeline import StageContext
-from src.preprocess.runner import StageReport
-from src.preprocess.sampling import FrameSampler
-from src.preprocess.video import VideoInfo, open_video, probe
-from src.utils.io import read_json
-
-T = TypeVar("T")
+from src.faces.detectors.base import FaceDetector, FrameDetections, VideoDetections
+from src.preprocess.runner import StageContext, probed_info
+from src.utils.runner import StageReport
+from src.video.io import VideoInfo, open_video, probe
+from src.video.prefetch import prefetched
+from src.video.sampling import FrameSampler
+from src.video.sources import VideoRecord
 
 
 def detect_stage(
@@ -34,7 +28,7 @@ def detect_stage(
         return ctx.artifact("detections", record, ".npz")
 
     def process(record: VideoRecord) -> None:
-        detections = detect_video(record.path, detector, sampler, chunk_size, prefetch, info=_probed(ctx, record))
+        detections = detect_video(record.path, detector, sampler, chunk_size, prefetch, info=probed_info(ctx, record))
         detections.meta["video"] = record.to_dict()
         detections.save(output(record))
 
@@ -72,63 +66,3 @@ def detect_video(
         frames,
         {"info": info.to_dict(), "detector": detector.config, "sampling": sampler.config, "timing": timing},
     )
-
-
-def _probed(ctx: StageContext, record: VideoRecord) -> VideoInfo | None:
-    """The probe stage's result for ``record`` if it ran, so the file is not scanned twice."""
-    path = ctx.artifact("probe", record, ".json")
-    if not path.is_file():
-        return None
-    fields = read_json(path)["info"]
-    fields.pop("duration", None)
-    return VideoInfo(**fields)
-
-
-class _Failure:
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
-def prefetched(items: Iterable[T], depth: int = 1) -> Iterator[T]:
-    """Iterate ``items`` in a background thread, ``depth`` items ahead; its exceptions surface here.
-
-    Stopping early (an exception in the consumer, ``close()``) stops and joins the producer, which closes its
-    iterator in its own thread (a video container must be closed by the thread that uses it).
-    """
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                if not put(item):
-                    break
-        except BaseException as exc:
-            put(_Failure(exc))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-            put(done)
-
-    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
-    thread.start()
-    try:
-        while (item := buffer.get()) is not done:
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
-    finally:
-        stop.set()
-        thread.join()

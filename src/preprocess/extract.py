@@ -1,25 +1,39 @@
-"""Cut face clips: decode the needed frames of a video once (sorted, one sequential pass) and write one H.264 clip
-per plan, at the source frame rate and the plan's fixed crop size.
+"""The ``extract`` stage: tracks → one H.264 face clip per clip plan, fakes paired with their original's clips
+(``clips/<video_id>/<clip>.mp4`` + ``.json``; ``clips/<video_id>.json`` lists them and marks the video done).
 
-The default encoder settings were chosen with ``bench/storage.py`` (see ``docs/benchmarks.md``): near-lossless
-(training re-encodes clips for its compression augmentation: >= 45 dB PSNR on every benchmark clip at about 1/12 of
-the bytes of PNG frames), ``tune=psnr`` because fidelity to the pixels matters here, not perceived quality, yuv444p
-because chroma subsampling alone costs more than the quantiser does, and a short GOP for decord's random access.
+Each video is decoded once (sorted, one sequential pass) and every clip is written at the source frame rate and
+the plan's fixed crop size. The default encoder settings were chosen with ``bench/storage.py`` (see
+``docs/benchmarks.md``): near-lossless (training re-encodes clips for its compression augmentation: >= 45 dB PSNR
+on every benchmark clip at about 1/12 of the bytes of PNG frames), ``tune=psnr`` because fidelity to the pixels
+matters here, not perceived quality, yuv444p because chroma subsampling alone costs more than the quantiser does,
+and a short GOP for decord's random access.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from src.preprocess.align import crop
-from src.preprocess.clips import ClipPlan
-from src.preprocess.video import Backend, VideoInfo, VideoWriter, open_video
+from src.faces.align import crop
+from src.faces.clips import ClipPlan
+from src.faces.pairs import PairedClip, Pairing
+from src.faces.tracking import Track
+from src.preprocess.runner import PIPELINE, StageContext, Upstream
+from src.preprocess.track import read_tracks
+from src.utils.io import write_json
+from src.utils.runner import StageReport
+from src.video.io import Backend, VideoInfo, VideoWriter, open_video
+from src.video.sources import VideoRecord
+
+CLIPS_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -75,3 +89,118 @@ def cut_clips(
                 for j in np.flatnonzero(plan.source_frames[slot] == indices):
                     writer.write(np.ascontiguousarray(crop(frames[j], plan.crop_boxes[slot[j]])))
     return paths
+
+
+def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, backend: Backend = "pyav") -> StageReport:
+    """Tracks → one H.264 face clip per clip plan, fakes paired with their original's clips (``clips/``)."""
+    upstream = Upstream(ctx)
+    records = {record.video_id: record for record in ctx.records}
+    made = {"clips": 0, "pairs": 0, "MB": 0.0}
+
+    def output(record: VideoRecord) -> Path:
+        return ctx.artifact("clips", record, ".json")
+
+    def process(record: VideoRecord) -> None:
+        document = read_tracks(upstream.require("track", "tracks", record, ".json"))
+        info = VideoInfo.from_dict(document["info"])
+        tracks = [Track.from_dict(t) for t in document["tracks"]]
+        plans = [ClipPlan.from_dict(c) for c in document["clips"]]
+        clips, status = pair_with_original(record, info, tracks, plans)
+        folder = ctx.work_dir / "clips" / record.video_id
+        if folder.exists():  # leftovers of an interrupted or older run of this video
+            shutil.rmtree(folder)
+        start = time.perf_counter()
+        paths = cut_clips(record.path, info, [c.plan for c in clips], folder, encoder, backend)
+        entries = []
+        for clip in clips:
+            entry = _clip_entry(ctx, record, info, clip, tracks, paths[clip.plan.name], encoder)
+            write_json(paths[clip.plan.name].with_suffix(".json"), entry)
+            entries.append(entry)
+        manifest = {
+            "schema_version": CLIPS_SCHEMA_VERSION,
+            "video": record.to_dict(),
+            "info": info.to_dict(),
+            "tracker": document["tracker"],
+            "encoder": encoder.config,
+            "num_tracks": len(tracks),
+            "pairing": {"original": record.original, "status": status, **pairing.config},
+            "seconds": round(time.perf_counter() - start, 3),
+            "clips": entries,
+        }
+        write_json(output(record), manifest)
+        made["clips"] += len(entries)
+        made["pairs"] += sum(1 for e in entries if e["pair"])
+        made["MB"] = round(made["MB"] + sum(e["bytes"] for e in entries) / 2**20, 1)
+
+    def pair_with_original(
+        record: VideoRecord, info: VideoInfo, tracks: list[Track], plans: list[ClipPlan]
+    ) -> tuple[list[PairedClip], str]:
+        own = [PairedClip(plan) for plan in plans]
+        if record.label != 1 or not record.original:
+            return own, "not a fake"
+        original = records.get(record.original)
+        if original is None:
+            return own, "original not in the dataset"
+        path = ctx.artifact("tracks", original, ".json")
+        if not path.is_file():
+            cause = upstream.root_failure(original.video_id, PIPELINE[:3])
+            if cause is None:
+                raise FileNotFoundError(f"{path}: the original of this fake is not tracked yet; run track for it first")
+            return own, f"original unusable: {cause}"
+        document = read_tracks(path)
+        original_info = document["info"]
+        rule = pairing
+        if (original_info["width"], original_info["height"]) != (info.width, info.height):
+            rule = Pairing("own", pairing.min_detections, pairing.min_iou)  # boxes cannot be shared across sizes
+        clips = rule.pair(
+            tracks,
+            plans,
+            [Track.from_dict(t) for t in document["tracks"]],
+            [ClipPlan.from_dict(c) for c in document["clips"]],
+            num_frames=info.num_frames,
+        )
+        paired = sum(1 for c in clips if c.pair_clip)
+        return clips, f"{paired} of {len(clips)} clips paired ({rule.geometry} geometry)"
+
+    report = ctx.run("extract", process, output)
+    report.stats = made
+    return report
+
+
+def _clip_entry(
+    ctx: StageContext,
+    record: VideoRecord,
+    info: VideoInfo,
+    clip: PairedClip,
+    tracks: list[Track],
+    path: Path,
+    encoder: ClipEncoder,
+) -> dict:
+    plan = clip.plan
+    track = next(t for t in tracks if t.track_id == plan.track_id)
+    inside = track.detected & (track.frames >= plan.source_frames[0]) & (track.frames <= plan.source_frames[-1])
+    pair_id = f"{record.original}/{clip.pair_clip}" if clip.pair_clip else None
+    return {
+        "schema_version": CLIPS_SCHEMA_VERSION,
+        "clip_id": f"{record.video_id}/{plan.name}",
+        "video_id": record.video_id,
+        "track_id": plan.track_id,
+        "name": plan.name,
+        "path": path.relative_to(ctx.work_dir).as_posix(),
+        "source_frames": plan.source_frames.tolist(),
+        "crop_boxes": plan.crop_boxes.tolist(),
+        "size": list(plan.size),
+        "fps": info.fps,
+        "encoder": encoder.config,
+        "bytes": path.stat().st_size,
+        "detections": {
+            "frames": track.frames[inside].tolist(),
+            "boxes": np.round(track.boxes[inside].astype(np.float64), 2).tolist(),
+            "scores": np.round(track.scores[inside].astype(np.float64), 4).tolist(),
+        },
+        "paired_with": pair_id if clip.aligned else None,
+        "pair": None
+        if pair_id is None
+        else {"clip_id": pair_id, "iou": None if math.isnan(clip.pair_iou) else round(clip.pair_iou, 4)}
+        | {"aligned": clip.aligned},
+    }

@@ -10,7 +10,9 @@ hash-chosen ``val_fraction`` of the groups to val. Unlabelled videos get the spl
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,8 +21,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from src.preprocess.datasets import FFPP_FAKE, FFPP_REAL, VideoRecord
-from src.utils.io import atomic_path
+from src.preprocess.runner import StageContext, Upstream
+from src.utils.io import atomic_path, read_json
+from src.utils.runner import StageReport
+from src.video.sources import FFPP_FAKE, FFPP_REAL, VideoRecord
+
+log = logging.getLogger(__name__)
 
 INDEX_SCHEMA_VERSION = 1
 SCHEMA_KEY = b"dfdetect_index_schema_version"
@@ -184,3 +190,52 @@ def _clip(manifests: dict[str, dict], clip_id: str) -> dict | None:
 
 def _unit_hash(name: str) -> float:
     return int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big") / 2**64
+
+
+def index_stage(
+    ctx: StageContext,
+    val_parts: list[str | int] | None = None,
+    val_fraction: float = 0.1,
+    filename: str = "index.parquet",
+) -> StageReport:
+    """All clips manifests → ``<work_dir>/index.parquet`` (every video of the dataset, whatever the shard).
+
+    Shard 0 writes it; run ``run=[index]`` once more after every shard has finished to index them all.
+    """
+    start = time.perf_counter()
+    upstream = Upstream(ctx)
+    report = StageReport(stage="index", total=len(ctx.records))
+    if ctx.shard != 0:
+        log.info("index: written by shard 0 only; run run=[index] once after every shard has finished")
+        report.skipped = report.total
+        return report
+    manifests = {}
+    for record in ctx.records:
+        path = ctx.artifact("clips", record, ".json")
+        if path.is_file():
+            manifests[record.video_id] = read_json(path)
+            continue
+        report.failures[record.video_id] = upstream.root_failure(record.video_id) or "not extracted yet"
+    frame = build_index(ctx.records, manifests, assign_splits(ctx.records, val_parts, val_fraction))
+    write_index(frame, ctx.work_dir / filename)
+    report.done = len(manifests)
+    report.seconds = time.perf_counter() - start
+    clips_bytes = sum(c["bytes"] for m in manifests.values() for c in m["clips"])
+    report.stats = {
+        "videos": len(manifests),
+        "tracks": sum(m["num_tracks"] for m in manifests.values()),
+        "clips": len(frame),
+        "pairs": int((frame["pair_clip_id"] != "").sum()),
+        "aligned pairs": int(frame["pair_aligned"].sum()),
+        "splits": frame.groupby("split")["clip_id"].count().to_dict(),
+        "clips MB": round(clips_bytes / 2**20, 1),
+    }
+    if report.failures:
+        log.warning("index: %d videos have no clips: %s", report.failed, _first(report.failures))
+    log.info("index: %d clips of %d videos -> %s", len(frame), len(manifests), ctx.work_dir / filename)
+    return report
+
+
+def _first(failures: dict[str, str], count: int = 3) -> str:
+    shown = [f"{k} ({v})" for k, v in list(failures.items())[:count]]
+    return "; ".join(shown) + (" ..." if len(failures) > count else "")

@@ -1,152 +1,127 @@
-"""Run one preprocessing stage over many videos: sharded, resumable, failure-tolerant, with a progress bar.
+"""The preprocessing stages' shared context and runner: one artifact per video per stage, sharded and resumable.
 
-A stage is a function ``process(record) -> None`` that writes one artifact per video atomically (``src.utils.io``).
-The runner:
-
-* takes a deterministic shard of the sorted work list (``shard=i num_shards=n`` splits it into ``n`` disjoint
-  parts whose union is the whole list, whatever the machine or the order the files were listed in), optionally
-  keeping groups of items (a fake and its original) in one shard;
-* skips items whose artifact already exists, so a rerun after a kill finishes only the rest;
-* catches each item's exception, writes it as one line ``<video_id>: <cause>`` to the log and to a JSONL report,
-  and goes on; failed items are retried by the next run unless ``retry_failed=False``.
+``conf/preprocess.yaml`` lists the stages by name (``stages.<name>``) and the order to run them (``run``); every
+stage function has the signature ``stage(ctx: StageContext, **its_config) -> StageReport``. The stages, in data-flow
+order: :mod:`probe <src.preprocess.probe>` → :mod:`detect <src.preprocess.detect>` →
+:mod:`track <src.preprocess.track>` → :mod:`extract <src.preprocess.extract>` → :mod:`index <src.preprocess.index>`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
-from tqdm.auto import tqdm
-
-from src.utils.config import one_line
-from src.utils.io import atomic_open, remove_stale_temporaries
+from src.utils.io import read_json
+from src.utils.runner import StageReport, run_stage
+from src.video.io import VideoInfo, probe
+from src.video.sources import VideoRecord
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+
+SKIPPED = "skipped, "
+
+PIPELINE = ("probe", "detect", "track", "extract")  # a video's first failed stage is the root cause of later ones
 
 
 @dataclass
-class StageReport:
-    stage: str
-    total: int = 0
-    done: int = 0
-    skipped: int = 0
-    failures: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-    stats: dict[str, object] = field(default_factory=dict)  # what the stage made (tracks, clips, bytes...)
+class StageContext:
+    """What every stage needs: the videos, where artifacts go, and this run's shard and resume settings."""
+
+    records: list[VideoRecord]
+    work_dir: Path
+    shard: int = 0
+    num_shards: int = 1
+    overwrite: bool = False
+    retry_failed: bool = True
+    progress: bool = True
 
     @property
-    def failed(self) -> int:
-        return len(self.failures)
+    def report_dir(self) -> Path:
+        return self.work_dir / "reports"
 
-    def summary(self) -> str:
-        rate = self.done / self.seconds if self.seconds > 0 else 0.0
-        made = "".join(f", {key} {value}" for key, value in self.stats.items())
-        return (
-            f"{self.stage}: {self.total} items, {self.done} processed, {self.skipped} already done, "
-            f"{self.failed} failed ({self.seconds:.1f} s, {rate:.2f} items/s){made}"
+    def artifact(self, stage: str, record: VideoRecord, suffix: str) -> Path:
+        """``<work_dir>/<stage>/<video_id><suffix>``: one artifact per video per stage."""
+        return self.work_dir / stage / f"{record.video_id}{suffix}"
+
+    def run(self, name: str, process, output_path) -> StageReport:
+        return run_stage(
+            name,
+            self.records,
+            process,
+            output_path,
+            key=lambda r: r.video_id,
+            group=shard_group,
+            report_dir=self.report_dir,
+            shard=self.shard,
+            num_shards=self.num_shards,
+            overwrite=self.overwrite,
+            retry_failed=self.retry_failed,
+            progress=self.progress,
         )
 
 
-def select_shard(
-    items: Sequence[T],
-    shard: int,
-    num_shards: int,
-    key: Callable[[T], str],
-    group: Callable[[T], str] | None = None,
-) -> list[T]:
-    """The ``shard``-th of ``num_shards`` interleaved slices of ``items`` sorted by ``key``.
-
-    With ``group``, whole groups are dealt out (the sorted group names interleaved), so items of one group always
-    share a shard: a fake and its original video are then processed by the same process, stage after stage.
-    """
-    if num_shards < 1 or not 0 <= shard < num_shards:
-        raise ValueError(f"shard must satisfy 0 <= shard < num_shards, got shard={shard} num_shards={num_shards}")
-    if group is None:
-        return sorted(items, key=key)[shard::num_shards]
-    mine = set(sorted({group(item) for item in items})[shard::num_shards])
-    return sorted((item for item in items if group(item) in mine), key=key)
+def disk_summary(work_dir: Path) -> str:
+    """One line: the bytes under each artifact folder (and file) of ``work_dir``."""
+    sizes = []
+    for entry in sorted(Path(work_dir).iterdir()) if Path(work_dir).is_dir() else []:
+        files = [entry] if entry.is_file() else (p for p in entry.rglob("*") if p.is_file())
+        sizes.append(f"{entry.name} {sum(p.stat().st_size for p in files) / 2**20:.1f} MB")
+    return f"disk used in {work_dir}: " + (", ".join(sizes) or "nothing yet")
 
 
-def run_stage(
-    name: str,
-    items: Sequence[T],
-    process: Callable[[T], object],
-    output_path: Callable[[T], Path],
-    key: Callable[[T], str],
-    group: Callable[[T], str] | None = None,
-    report_dir: Path | None = None,
-    shard: int = 0,
-    num_shards: int = 1,
-    overwrite: bool = False,
-    retry_failed: bool = True,
-    progress: bool = True,
-) -> StageReport:
-    """Process this shard's items whose ``output_path`` does not exist yet; see the module docstring."""
-    selected = select_shard(items, shard, num_shards, key, group)
-    report = StageReport(stage=name, total=len(selected))
-    report_path = None
-    previous_failures: set[str] = set()
-    if report_dir is not None:
-        report_path = Path(report_dir) / f"{name}-shard{shard}of{num_shards}.jsonl"
-        previous_failures = _read_failures(report_path)
-    todo = []
-    for item in selected:
-        finished = output_path(item).exists() and not overwrite
-        known_bad = not retry_failed and key(item) in previous_failures
-        if finished or known_bad:
-            report.skipped += 1
-        else:
-            todo.append(item)
-    outputs = {output_path(item).parent for item in todo}
-    for folder in outputs:
-        if folder.exists():
-            remove_stale_temporaries(folder)
-
-    start = time.perf_counter()
-    bar = tqdm(todo, desc=name, unit="video", disable=not progress or not todo, dynamic_ncols=True)
-    attempted: set[str] = set()
-    try:
-        for item in bar:
-            item_key = key(item)
-            attempted.add(item_key)
-            try:
-                process(item)
-                report.done += 1
-            except Exception as exc:  # one bad video must not stop the batch
-                report.failures[item_key] = one_line(exc)
-                log.error("%s: %s failed: %s", item_key, name, report.failures[item_key])
-                log.debug("%s", traceback.format_exc())
-            bar.set_postfix(failed=report.failed, refresh=False)
-    finally:  # also on Ctrl-C or SIGTERM: what failed so far is recorded, finished artifacts are already in place
-        report.seconds = time.perf_counter() - start
-        if report_path is not None:
-            _write_report(report_path, report, attempted)
-    log.info("%s", report.summary())
-    return report
+def shard_group(record: VideoRecord) -> str:
+    """Videos of one group share a shard: a fake is tracked and cut after its original, by the same process."""
+    return record.original or record.video_id
 
 
-def _read_failures(path: Path) -> set[str]:
+class Upstream:
+    """Reads what earlier stages left for a video, with one clear error when it is missing."""
+
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
+        self._failures: dict[str, dict[str, str]] = {}
+
+    def failure(self, stage: str, video_id: str) -> str | None:
+        """The error a stage reported for a video (any shard), or None."""
+        if stage not in self._failures:
+            failed = {}
+            for path in sorted(self.ctx.report_dir.glob(f"{stage}-shard*.jsonl")):
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        row = json.loads(line)
+                        failed[row["video_id"]] = row["error"]
+            self._failures[stage] = failed
+        return self._failures[stage].get(video_id)
+
+    def root_failure(self, video_id: str, stages: tuple[str, ...] = PIPELINE) -> str | None:
+        """``<stage> failed: <cause>`` for the first of ``stages`` that reported this video, or None."""
+        for stage in stages:
+            if (cause := self.failure(stage, video_id)) and not cause.startswith(SKIPPED):
+                return f"{stage} failed: {cause}"
+        return None
+
+    def require(self, stage: str, folder: str, record: VideoRecord, suffix: str) -> Path:
+        """The artifact ``stage`` wrote for ``record``; if absent, an error naming why (an earlier failure)."""
+        path = self.ctx.artifact(folder, record, suffix)
+        if path.is_file():
+            return path
+        cause = self.root_failure(record.video_id, PIPELINE[: PIPELINE.index(stage) + 1])
+        if cause:
+            raise FileNotFoundError(f"{SKIPPED}{cause}")
+        raise FileNotFoundError(f"{path}: missing; run the {stage} stage for this video first")
+
+    def info(self, record: VideoRecord) -> VideoInfo:
+        path = self.ctx.artifact("probe", record, ".json")
+        return VideoInfo.from_dict(read_json(path)["info"]) if path.is_file() else probe(record.path)
+
+
+def probed_info(ctx: StageContext, record: VideoRecord) -> VideoInfo | None:
+    """The probe stage's result for ``record`` if it ran, so the file is not scanned twice."""
+    path = ctx.artifact("probe", record, ".json")
     if not path.is_file():
-        return set()
-    with open(path, encoding="utf-8") as handle:
-        return {json.loads(line)["video_id"] for line in handle if line.strip()}
-
-
-def _write_report(path: Path, report: StageReport, attempted: set[str]) -> None:
-    # Earlier failures stay listed until a run attempts them again; this run's failures replace theirs.
-    kept = []
-    if path.is_file():
-        with open(path, encoding="utf-8") as handle:
-            kept = [json.loads(line) for line in handle if line.strip()]
-    rows = [row for row in kept if row["video_id"] not in attempted]
-    rows += [{"video_id": k, "stage": report.stage, "error": v} for k, v in sorted(report.failures.items())]
-    with atomic_open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
+        return None
+    fields = read_json(path)["info"]
+    fields.pop("duration", None)
+    return VideoInfo(**fields)

@@ -4,7 +4,7 @@
   image lists (``<tube> 1 30 10``).
 - :class:`TubeClips` (SlowFast): one sample per tube, a 128-frame window read every ``step`` frames (32×4, 16×8).
 
-Items follow :mod:`src.datamodules.datasets`: ``input`` ((3, H, W) images, (3, T, H, W) clips), ``label`` (1 FAKE,
+Items follow :mod:`src.datamodules.ntech.datasets`: ``input`` ((3, H, W) images, (3, T, H, W) clips), ``label`` (1 FAKE,
 0 REAL: the cross-entropy target), ``video`` and ``index``; keys may carry the sample's seed, which then drives all
 of its randomness (crop window, augmentation). A clip that cannot be read is reported once and skipped.
 """
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from src.datamodules.datasets import _ClipSamples
-from src.datamodules.rf_frames import strided_frames, temporal_center_crop, temporal_random_crop
+from src.datamodules.ntech.datasets import _ClipSamples
+from src.datamodules.robustforensics.frames import strided_frames, temporal_center_crop, temporal_random_crop
 
 
 class _Tubes(_ClipSamples):

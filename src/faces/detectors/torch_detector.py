@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from src.preprocess.detectors.base import FaceDetector, FrameDetections
-from src.preprocess.detectors.weights import WeightsError, WeightsFile, load_state_dict
+from src.faces.detectors.base import FaceDetector, FrameDetections
+from src.faces.detectors.weights import WeightsError, WeightsFile, load_state_dict
 
 
 def resolve_device(device: str) -> torch.device:

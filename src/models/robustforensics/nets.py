@@ -2,10 +2,11 @@
 
 timm provides EfficientNet (``tf_efficientnet_b*``: same tensors as lukemelas ``efficientnet_pytorch``), ResNet-34
 (torchvision layout) and Xception (``legacy_xception``: the Cadene port, ``fc`` = Linear(2048, 2)); SlowFast-R50 is
-written here (:mod:`src.models.slowfast`). Initial weights: ``pretrained=True`` takes timm's ImageNet weights from
-the hub (``*.aa_in1k``, ``resnet34.tv_in1k``, ``legacy_xception.tf_in1k``: the sources of the seed's inits), or
-``init_path`` one of the seed's own ``pretrain/`` files (efficientnet-b*-*.pth, resnet34-333f7ec4.pth,
-xception-b5690688.pth, sf50_k400.pth) or any seed checkpoint, checked against ``init_sha256`` when given.
+written here (:mod:`src.models.robustforensics.slowfast`). Initial weights: ``pretrained=True`` takes timm's
+ImageNet weights from the hub (``*.aa_in1k``, ``resnet34.tv_in1k``, ``legacy_xception.tf_in1k``: the sources of
+the seed's inits), or ``init_path`` one of the seed's own ``pretrain/`` files (efficientnet-b*-*.pth,
+resnet34-333f7ec4.pth, xception-b5690688.pth, sf50_k400.pth) or any seed checkpoint, checked against
+``init_sha256`` when given.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import os
 from torch import nn
 
 from src.models.backbones import create_backbone
-from src.models.rf_checkpoints import load_rf_checkpoint
-from src.models.slowfast import slowfast_r50
+from src.models.robustforensics.checkpoints import load_rf_checkpoint
+from src.models.robustforensics.slowfast import slowfast_r50
 from src.models.static_padding import freeze_same_padding
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from src.preprocess.tracking import Track, nearest_in_time
+from src.faces.tracking import Track, nearest_in_time
 
 Windows = Literal["random", "all"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from src.preprocess.detectors.base import VideoDetections
-from src.preprocess.tracking.track import Track, box_iou
+from src.faces.detectors.base import VideoDetections
+from src.faces.tracking.track import Track, box_iou
 
 
 def iou_tracks(

@@ -1,7 +1,7 @@
 """The ``tracker=`` choices: detections of one video in, face tracks, per-frame crop boxes and clip plans out.
 
 Preprocessing (``track`` stage) and prediction call the same objects in memory, so training and test crops come
-from one code path. Each tracker also carries the :class:`~src.preprocess.pairs.Pairing` rule its seed used to pair
+from one code path. Each tracker also carries the :class:`~src.faces.pairs.Pairing` rule its seed used to pair
 fake clips with real ones.
 """
 
@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from src.preprocess.align import scaled_boxes, tube_square_boxes
-from src.preprocess.clips import ClipPlan, Windows, clip_rng, ntech_windows, whole_video_clip
-from src.preprocess.detectors.base import VideoDetections
-from src.preprocess.pairs import Pairing
-from src.preprocess.tracking import Track, face_tubes, interpolate_track, iou_tracks
-from src.preprocess.video import VideoInfo
+from src.faces.align import scaled_boxes, tube_square_boxes
+from src.faces.clips import ClipPlan, Windows, clip_rng, ntech_windows, whole_video_clip
+from src.faces.detectors.base import VideoDetections
+from src.faces.pairs import Pairing
+from src.faces.tracking import Track, face_tubes, interpolate_track, iou_tracks
+from src.video.io import VideoInfo
 
 
 @dataclass

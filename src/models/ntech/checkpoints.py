@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from src.models.backbones import read_weights
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
-from src.models.efficientnet_seq import ClipClassifier
+from src.models.ntech.sequence import ClipClassifier
 
 
 def ntech_to_ours(ntech_keys: Iterable[str], model: ClipClassifier) -> dict[str, str]:

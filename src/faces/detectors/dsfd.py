@@ -13,10 +13,10 @@ import torch
 import torchvision
 from torch import nn
 
-from src.preprocess.detectors.base import FrameDetections
-from src.preprocess.detectors.torch_detector import BatchedDetector, decode_boxes, load_network
-from src.preprocess.detectors.transforms import AreaResize, InputTransform
-from src.preprocess.detectors.weights import WeightsFile
+from src.faces.detectors.base import FrameDetections
+from src.faces.detectors.torch_detector import BatchedDetector, decode_boxes, load_network
+from src.faces.detectors.transforms import AreaResize, InputTransform
+from src.faces.detectors.weights import WeightsFile
 
 STEPS = (4, 8, 16, 32, 64, 128)
 MIN_SIZES = (16, 32, 64, 128, 256, 512)

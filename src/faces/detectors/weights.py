@@ -4,7 +4,7 @@ Every detector config names its file as ``weights: {path, url, sha256}``. Nothin
 file stops with one line naming the file and the command that fetches it::
 
     make weights DETECTOR=retinaface_mnet   (then DETECTOR=dsfd, ...)
-    python -m src.preprocess.detectors.weights detector=dsfd            # one detector, Hydra overrides allowed
+    python -m src.faces.detectors.weights detector=dsfd            # one detector, Hydra overrides allowed
 
 A download is accepted only if its sha256 matches the config. Where the config records none (a file whose public
 copy nobody has hashed for this project yet), the downloader refuses unless ``+trust_unverified=true`` is given; it

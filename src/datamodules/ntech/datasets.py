@@ -25,9 +25,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from src.datamodules.compression import CompressionParams, VideoCompression, remap_indices
 from src.datamodules.index import aligned_pairs
-from src.preprocess.video import VideoInfo, VideoReadError, open_video
+from src.datamodules.ntech.compression import CompressionParams, VideoCompression, remap_indices
+from src.video.io import VideoInfo, VideoReadError, open_video
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import os
 from torch import nn
 
 from src.models.backbones import create_backbone
-from src.models.efficientnet_seq import ClipClassifier, add_temporal_convs
+from src.models.ntech.sequence import ClipClassifier, add_temporal_convs
 from src.models.static_padding import freeze_same_padding
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from facenet_pytorch import MTCNN
 
-from src.preprocess.detectors.base import FrameDetections
-from src.preprocess.detectors.torch_detector import BatchedDetector
+from src.faces.detectors.base import FrameDetections
+from src.faces.detectors.torch_detector import BatchedDetector
 
 
 class MTCNNDetector(BatchedDetector):

@@ -14,8 +14,8 @@ A video gets one set of :class:`BlendParams` (temporally consistent, like a face
 (interpolated between detected frames), so its fake stays frame-aligned with the real video (same frames, same face
 positions): the pixel-aligned real/fake pairs NTech's mixup trains on.
 
-python -m src.preprocess.sbi real.mp4 fake.mp4 [--strength 1.0] [--seed 0] [--detect-every 2]
-python -m src.preprocess.sbi REAL_DIR OUT_DIR [--labels labels.csv]   (a folder: a dataset for ``data=folder``)
+python -m src.sbi real.mp4 fake.mp4 [--strength 1.0] [--seed 0] [--detect-every 2]
+python -m src.sbi REAL_DIR OUT_DIR [--labels labels.csv]   (a folder: a dataset for ``data=folder``)
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from src.preprocess.detectors.base import FaceDetector, FrameDetections
+from src.faces.detectors.base import FaceDetector, FrameDetections
 from src.utils.config import one_line
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 # Outline points added around the five landmarks: (along the eye line, along the eyes-to-mouth axis) in units of the
 # eye distance and the eyes-to-mouth distance, from the eye centre. Brows and forehead, temples, cheeks, jaw, chin.
 OUTLINE = np.array(
@@ -272,7 +272,7 @@ def video_params(seed: int, name: str, strength: float = 1.0) -> BlendParams:
 
 def detect_faces(path: Path, detector: FaceDetector, every: int = 2, batch: int = 16) -> FaceTrackPoints:
     """Detect every ``every``-th frame of a video and follow one face through all its frames."""
-    from src.preprocess.video import open_video, probe
+    from src.video.io import open_video, probe
 
     info = probe(path)
     indices, found = [], []
@@ -295,7 +295,7 @@ def fake_video(
     """Write the self-blended fake of the video ``source`` to ``target`` (same frames and fps, H.264)."""
     from tqdm import tqdm
 
-    from src.preprocess.video import VideoWriter, open_video, probe
+    from src.video.io import VideoWriter, open_video, probe
 
     faces = detect_faces(source, detector, every)
     if not faces.found.any():
@@ -347,8 +347,8 @@ def fake_folder(
     """
     from tqdm import tqdm
 
-    from src.preprocess.datasets import LABELS, VIDEO_SUFFIXES, read_labels_csv
     from src.utils.io import atomic_open
+    from src.video.sources import LABELS, VIDEO_SUFFIXES, read_labels_csv
 
     if not source.is_dir():
         raise FileNotFoundError(f"{source}: not a folder of videos")
@@ -388,7 +388,7 @@ def fake_folder(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m src.preprocess.sbi", description=__doc__.split("\n\n")[0], epilog="Writes outputs atomically."
+        prog="python -m src.sbi", description=__doc__.split("\n\n")[0], epilog="Writes outputs atomically."
     )
     parser.add_argument("source", type=Path, metavar="IN", help="a real video, or a folder of them")
     parser.add_argument("target", type=Path, metavar="OUT", help="its fake (.mp4), or the dataset folder to write")

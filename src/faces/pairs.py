@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from src.preprocess.clips import ClipPlan
-from src.preprocess.tracking import Track, box_iou
+from src.faces.clips import ClipPlan
+from src.faces.tracking import Track, box_iou
 
 
 @dataclass

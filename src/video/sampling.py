@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from src.preprocess.video import VideoInfo
+from src.video.io import VideoInfo
 
 
 class FrameSampler(abc.ABC):
@@ -90,3 +91,18 @@ class EvenlySpaced(FrameSampler):
 
     def indices(self, info: VideoInfo) -> np.ndarray:
         return np.unique(np.linspace(0, info.num_frames - 1, self.num_frames).round().astype(np.int64))
+
+
+@dataclass(frozen=True)
+class FirstFrames:
+    """The frames of ``sampler`` below source frame ``max_frames``: a quick look at long videos (and small tests).
+
+    Face tracks then lie inside the decoded frames: NTech's interpolation only fills between detections.
+    """
+
+    sampler: Callable[[VideoInfo], np.ndarray]
+    max_frames: int | None = None
+
+    def __call__(self, info: VideoInfo) -> np.ndarray:
+        frames = np.asarray(self.sampler(info), np.int64)
+        return frames if self.max_frames is None else frames[frames < self.max_frames]

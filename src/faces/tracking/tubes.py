@@ -19,8 +19,8 @@ from collections import Counter
 
 import numpy as np
 
-from src.preprocess.detectors.base import VideoDetections
-from src.preprocess.tracking.track import Track, box_iou
+from src.faces.detectors.base import VideoDetections
+from src.faces.tracking.track import Track, box_iou
 
 
 def face_tubes(

@@ -1,7 +1,0 @@
-"""Face tracking: link per-frame detections into tracks (pure functions over arrays)."""
-
-from src.preprocess.tracking.ntech import interpolate_track, iou_tracks
-from src.preprocess.tracking.track import Track, box_iou
-from src.preprocess.tracking.tubes import face_tubes, nearest_in_time, vote_num_faces
-
-__all__ = ["Track", "box_iou", "face_tubes", "interpolate_track", "iou_tracks", "nearest_in_time", "vote_num_faces"]
