@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from src.faces.detectors.compose import compose_detector
+
 os.environ["HF_HUB_OFFLINE"] = "1"  # never a download in tests, whatever the shell says
 os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -64,12 +66,8 @@ def synthetic_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarr
 
 
 def default_detector(**overrides):
-    """The default detector exactly as ``conf/detector/mtcnn.yaml`` configures it (on the CPU)."""
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.load(REPO_ROOT / "conf" / "detector" / "mtcnn.yaml")
-    return instantiate(OmegaConf.merge(cfg, {"device": "cpu", **overrides}))
+    """The default detector exactly as Hydra composes ``detector=mtcnn`` (on the CPU)."""
+    return compose_detector("mtcnn", **{"device": "cpu", **overrides})
 
 
 # Detection cadence for tests on the real videos: NTech's every 6th frame, first 20 samples (4 s of video).

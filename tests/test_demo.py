@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 
 from src.demo.dataset import carphone_path
-from src.faces.detectors.base import FrameDetections
-from src.sbi import BlendParams, face_outline, main, self_blend, track_face
+from src.faces.detectors.base import FrameDetections, VideoDetections
+from src.sbi.__main__ import main
+from src.sbi.blend import BlendParams, face_outline, self_blend
+from src.sbi.video import follow_face
 from src.video.io import open_video, probe, write_video
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, default_detector
 
 STRONG = BlendParams.sample(np.random.default_rng(3), strength=2.0)
 
@@ -28,8 +30,6 @@ def carphone() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def detector():
-    from src.sbi import default_detector
-
     return default_detector(min_score=0.9)
 
 
@@ -84,34 +84,55 @@ def test_sbi_box_only_mask_is_an_ellipse_inside_the_box(carphone):
     np.testing.assert_array_equal(fake[mask == 0], carphone[0][mask == 0])
 
 
-def test_track_face_interpolates_between_detected_frames():
-    def face(x: float) -> FrameDetections:
-        points = np.array([[x + 10, 20], [x + 30, 20], [x + 20, 30], [x + 12, 40], [x + 28, 40]], np.float32)
-        return FrameDetections([[x, 0, x + 40, 50]], [0.99], points[None])
+def _face(x: float, size: float = 40, score: float = 0.99) -> FrameDetections:
+    points = np.array([[10, 20], [30, 20], [20, 30], [12, 40], [28, 40]], np.float32) * size / 40 + [x, 0]
+    return FrameDetections([[x, 0, x + size, 1.25 * size]], [score], points[None])
 
+
+def test_follow_face_interpolates_between_detected_frames():
     empty = FrameDetections.empty(with_landmarks=True)
-    faces = track_face(np.array([0, 4, 8]), [face(0), empty, face(16)], num_frames=10)
+    detections = VideoDetections.from_frames([0, 4, 8, 12], [_face(0), empty, _face(16), _face(20)])
+    faces = follow_face(detections, num_frames=14)
     assert faces.found.all()
-    np.testing.assert_allclose(faces.boxes[4], [8, 0, 48, 50])  # halfway between frames 0 and 8
-    np.testing.assert_allclose(faces.boxes[9], faces.boxes[8])  # held after the last detection
-    assert not track_face(np.array([0]), [empty], 3).found.any()
+    np.testing.assert_allclose(faces.boxes[4], [8, 0, 48, 50])  # halfway between frames 0 and 8 (the face missed)
+    np.testing.assert_allclose(faces.landmarks[4], _face(8).landmarks[0])  # the landmarks move with it
+    np.testing.assert_allclose(faces.boxes[13], faces.boxes[12])  # held after the last detection
+    assert not follow_face(VideoDetections.from_frames([0], [empty]), 3).found.any()
+
+
+def test_follow_face_keeps_the_face_seen_most_often_then_the_larger():
+    """A passer-by (seen once, large) does not take over the face seen in every frame; of two faces seen as often,
+    the larger one is blended. The boxes and landmarks are the detector's own (not the tracker's rounded ones)."""
+
+    def two(x_small: float, big: bool) -> FrameDetections:
+        faces = [_face(x_small + 0.4, 40)] + ([_face(200.3, 80, 0.98)] if big else [])
+        return FrameDetections(
+            np.concatenate([f.boxes for f in faces]),
+            np.concatenate([f.scores for f in faces]),
+            np.concatenate([f.landmarks for f in faces]),
+        )
+
+    passer_by = follow_face(VideoDetections.from_frames([0, 2, 4], [two(0, False), two(2, True), two(4, False)]), 5)
+    np.testing.assert_allclose(passer_by.boxes[[0, 2, 4]], [_face(x + 0.4).boxes[0] for x in (0, 2, 4)])
+    both = follow_face(VideoDetections.from_frames([0, 2], [two(0, True), two(2, True)]), 3)
+    np.testing.assert_allclose(both.boxes[0], _face(200.3, 80).boxes[0])
 
 
 def test_sbi_cli_makes_a_frame_aligned_fake_video(tmp_path, carphone, capsys):
     real = write_video(tmp_path / "real.mp4", carphone, 29.97, crf=12, pix_fmt="yuv420p")
-    assert main([str(real), str(tmp_path / "fake.mp4"), "--strength", "2", "--detect-every", "4"]) == 0
+    assert main([f"source={real}", f"target={tmp_path / 'fake.mp4'}", "strength=2", "detect_every=4"]) == 0
     info = probe(tmp_path / "fake.mp4")
     assert (info.num_frames, info.width, info.height) == (24, 176, 144)
     with open_video(real, "pyav") as a, open_video(tmp_path / "fake.mp4", "pyav") as b:
         diff = np.abs(a.read([10]).astype(int) - b.read([10]).astype(int)).max(axis=-1)[0]
     assert (diff > 12).mean() > 0.05  # the face changed
     assert np.median(diff[:, :40]) <= 3  # the left edge of the frame (no face) did not, up to compression
-    assert main([str(tmp_path / "missing.mp4"), str(tmp_path / "x.mp4")]) == 2
+    assert main([f"source={tmp_path / 'missing.mp4'}", f"target={tmp_path / 'x.mp4'}"]) == 2
     assert "missing.mp4: no such video" in capsys.readouterr().err
 
 
 def test_sbi_folder_mode_writes_a_paired_dataset_and_resumes(tmp_path, carphone, capsys):
-    """`python -m src.sbi REAL_DIR OUT_DIR`: fakes for every real video, labels pairing them for
+    """`python -m src.sbi source=REAL_DIR target=OUT_DIR`: fakes for every real video, labels pairing them for
     `data=folder`; a faceless and a corrupt video get one line each and the rest goes on; a rerun keeps the fakes."""
     from src.video.sources import FolderSource
 
@@ -120,7 +141,7 @@ def test_sbi_folder_mode_writes_a_paired_dataset_and_resumes(tmp_path, carphone,
     write_video(reals / "noface.mp4", np.full((12, 144, 176, 3), 90, np.uint8), 25, pix_fmt="yuv420p")
     (reals / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
     out = tmp_path / "sbi"
-    args = [str(reals), str(out), "--strength", "2", "--detect-every", "4"]
+    args = [f"source={reals}", f"target={out}", "strength=2", "detect_every=4"]
     assert main(args) == 1  # some failed: reported, the good one done
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sbi: ")]
     assert len(err) == 2
@@ -142,10 +163,10 @@ def test_sbi_folder_mode_writes_a_paired_dataset_and_resumes(tmp_path, carphone,
 
 @pytest.fixture(scope="module")
 def quick_demo(tmp_path_factory):
-    """``python -m src.demo --quick``: the reduced demo, end to end, as CI runs it."""
+    """``python -m src.demo quick=true``: the reduced demo, end to end, as CI runs it."""
     work = tmp_path_factory.mktemp("demo")
     result = subprocess.run(
-        [sys.executable, "-m", "src.demo", "--quick", "--work-dir", str(work)],
+        [sys.executable, "-m", "src.demo", "quick=true", f"work_dir={work}"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -29,8 +29,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from src.faces.detectors.base import FaceDetector
-from src.sbi import blend_frames, track_face, video_params
+from src.faces.detectors.base import FaceDetector, VideoDetections
+from src.sbi.blend import video_params
+from src.sbi.video import blend_frames, follow_face
 from src.utils.io import read_json, write_json
 from src.video.io import open_video, probe, write_video
 
@@ -205,9 +206,9 @@ def build_demo_dataset(
 
 
 def faces_of(frames: np.ndarray, detector: FaceDetector, every: int = 3):
-    """MTCNN on every ``every``-th frame, one face followed through all frames (see :func:`sbi.track_face`)."""
+    """MTCNN on every ``every``-th frame, one face followed through all frames (see :func:`sbi.video.follow_face`)."""
     indices = np.arange(0, len(frames), every)
-    return track_face(indices, detector(frames[indices]), len(frames))
+    return follow_face(VideoDetections.from_frames(indices, detector(frames[indices])), len(frames))
 
 
 def read_metadata(folder: Path) -> dict[str, dict]:

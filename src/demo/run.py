@@ -4,6 +4,7 @@ evaluate; then a picture and a summary. Every step runs as its own process, exac
 from __future__ import annotations
 
 import io
+import json
 import shlex
 import shutil
 import subprocess
@@ -12,8 +13,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: the demo draws into files, on machines without a display
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from hydra.utils import instantiate
+from PIL import Image
+
+from src.demo.dataset import build_demo_dataset
+from src.faces.detectors.compose import compose_detector
+from src.inference.pipeline import Predictor
+from src.utils.config import compose_config
+from src.utils.io import atomic_path, read_json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The demo's faces are 50-60 px in 176×144 clips, and its SBI fakes are blurred or sharpened on purpose: MTCNN scores
@@ -121,38 +134,22 @@ def evaluate_command(paths: DemoPaths, timelines: list[str]) -> list[str]:
         sys.executable,
         "-m",
         "src.inference.evaluate",
-        str(paths.submission),
-        str(paths.labels),
-        "--out",
-        str(paths.eval_dir),
-        "--timeline",
-        *timelines,
+        f"submission={paths.submission}",
+        f"labels={paths.labels}",
+        f"out={paths.eval_dir}",
+        f"timeline={json.dumps(timelines)}",  # a YAML flow list, whatever the file names hold
     ]
 
 
 def demo_predictor(paths: DemoPaths):
     """The predict step's :class:`~src.inference.pipeline.Predictor` (same config), in this process."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
-    from src.inference.pipeline import Predictor
-
     overrides = [f"models_dir={paths.models}", "videos=unused", *ENSEMBLE, *DETECTOR, "device=cpu"]
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose("predict", overrides=overrides)
+    cfg = compose_config("predict", overrides)
     return Predictor(instantiate(cfg.ensemble), instantiate(cfg.detector), fp16=False)
 
 
 def demo_figure(paths: DemoPaths, out: Path, count: int = 6) -> Path:
     """Held-out real faces above their self-blended fakes, each with the model's P(fake) for its video."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    from src.utils.io import atomic_path, read_json
-
     scores = pd.read_csv(paths.submission).set_index("filename")["label"]
     meta = read_json(paths.labels)
     pairs = sorted((v["original"], name) for name, v in meta.items() if v["label"] == "FAKE")[:count]
@@ -188,8 +185,6 @@ def headline(paths: DemoPaths) -> dict[str, float]:
 
 def worst_videos(paths: DemoPaths, count: int = 2) -> list[str]:
     """A fake and a real held-out video to draw timelines of: the least certain of each class."""
-    from src.utils.io import read_json
-
     meta = read_json(paths.labels)
     scores = pd.read_csv(paths.submission)
     scores["fake"] = scores["filename"].map(lambda f: meta[f]["label"] == "FAKE")
@@ -198,18 +193,14 @@ def worst_videos(paths: DemoPaths, count: int = 2) -> list[str]:
 
 
 def run_demo(work_dir: Path, quick: bool = False, steps: int | None = None, fresh: bool = False) -> dict[str, float]:
-    from src.demo.dataset import build_demo_dataset
-    from src.sbi import default_detector
-
     start = time.perf_counter()
     paths = DemoPaths(Path(work_dir).resolve())
     if fresh and paths.root.exists():
         shutil.rmtree(paths.root)
     steps = steps or (150 if quick else 250)
     print(f"=== demo data ({'quick' if quick else 'full'}): real clips and self-blended fakes -> {paths.root}")
-    build_demo_dataset(
-        paths.root, default_detector(min_score=0.9), quick=quick, fakes_per_real=1 if quick else 2, strength=2.0
-    )
+    detector = compose_detector(device="cpu", min_score=0.9)
+    build_demo_dataset(paths.root, detector, quick=quick, fakes_per_real=1 if quick else 2, strength=2.0)
     if paths.train_dir.exists():  # a new training run: old checkpoints would be resumed or versioned otherwise
         shutil.rmtree(paths.train_dir)
     for title, args in pipeline_commands(paths, steps).items():
@@ -240,4 +231,4 @@ The same on DFDC (README, "Full workflow for DFDC"):
   python -m src.models.export ckpt=outputs/train/<date>/<time>/checkpoints/last.ckpt out=models
   python predict.py videos=/data/dfdc/dfdc_train_part_49 ensemble=ntech_seq \\
       labels=/data/dfdc/dfdc_train_part_49/metadata.json
-Fakes from your own real videos: python -m src.sbi real.mp4 fake.mp4"""
+Fakes from your own real videos: python -m src.sbi source=real.mp4 target=fake.mp4"""

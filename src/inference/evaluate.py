@@ -1,8 +1,8 @@
 """Score a submission against known labels: DFDC log loss (clipped and raw), balanced log loss, AUC, AP, accuracy,
 overall and per dataset and manipulation method, with ROC and calibration plots and a per-video CSV.
 
-python -m src.inference.evaluate submission.csv labels.csv --out eval/
-python -m src.inference.evaluate submission.csv dfdc_train_part_0/metadata.json --timeline abc.mp4
+python -m src.inference.evaluate submission=submission.csv labels=labels.csv out=eval/
+python -m src.inference.evaluate submission=submission.csv labels=dfdc_train_part_0/metadata.json timeline=[abc.mp4]
 
 ``labels`` is a CSV with ``filename,label`` (REAL/FAKE or 0/1; optional ``dataset``, ``method``) or a DFDC
 ``metadata.json``. A fake's method comes from the ``method`` column, the FaceForensics++ path, or "DFDC"; per-method
@@ -11,10 +11,10 @@ rows score that method's fakes against the real videos of the same dataset, so e
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,9 @@ import pandas as pd
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
+from src.inference import plots
+from src.utils.cli import parse_args, setting
+from src.utils.config import one_line
 from src.utils.io import atomic_open
 from src.video.sources import LABELS, ffpp_record, read_labels_csv
 
@@ -160,47 +163,65 @@ def default_report_dir(submission: str | Path) -> Path:
     return submission.with_name(f"{submission.stem}_report")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from src.inference import plots
+def evaluate_submission(
+    submission: str | Path,
+    labels: str | Path,
+    out: str | Path | None = None,
+    eps: float = KAGGLE_EPS,
+    clip: float = 0.01,
+    timeline: list[str] | tuple[str, ...] = (),
+    reports: str | Path | None = None,
+) -> pd.DataFrame:
+    """Print and write the metrics table, ``per_video.csv``, the ROC and calibration plots (and ``timeline`` videos'
+    score timelines) of ``submission`` under ``out`` (default ``<submission stem>_eval/``); returns the table.
 
-    parser = argparse.ArgumentParser(prog="python -m src.inference.evaluate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("submission", type=Path, help="CSV with filename,label (label = P(fake))")
-    parser.add_argument("labels", type=Path, help="labels CSV (filename,label,...) or DFDC metadata.json")
-    parser.add_argument("--out", type=Path, help="folder for metrics.csv, per_video.csv and the plots")
-    parser.add_argument("--eps", type=float, default=KAGGLE_EPS, help="log-loss clip of the competition metric")
-    parser.add_argument("--clip", type=float, default=0.01, help="a practical clip [c, 1-c] to compare against")
-    parser.add_argument("--timeline", nargs="*", default=[], metavar="VIDEO", help="plot these videos' timelines")
-    parser.add_argument("--reports", type=Path, help="per-video reports of predict (default <submission>_report)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    try:
-        joined, missing = join(load_submission(args.submission), load_labels(args.labels))
-    except (OSError, ValueError) as exc:
-        print(f"evaluate: {exc}", file=sys.stderr)
-        return 2
+    A missing or malformed file, or no labelled row in the submission, raises ``OSError``/``ValueError`` (one line).
+    """
+    submission = Path(submission)
+    joined, missing = join(load_submission(submission), load_labels(labels))
     if missing:
         log.warning("%d labelled videos have no submission row (left out), e.g. %s", len(missing), missing[0])
     if joined.empty:
-        print(f"evaluate: no submission row of {args.submission} has a label in {args.labels}", file=sys.stderr)
-        return 2
-    table = evaluate(joined, args.eps, args.clip)
+        raise ValueError(f"no submission row of {submission} has a label in {labels}")
+    table = evaluate(joined, eps, clip)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print(table)
-    out = args.out or args.submission.with_name(f"{args.submission.stem}_eval")
+    out = Path(out) if out is not None else submission.with_name(f"{submission.stem}_eval")
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / "metrics.csv", newline="") as handle:
         table.to_csv(handle)
     with atomic_open(out / "per_video.csv", newline="") as handle:
-        per_video(joined, args.eps).to_csv(handle, index=False)
+        per_video(joined, eps).to_csv(handle, index=False)
     plots.roc(joined, out / "roc.png")
     plots.calibration(joined, out / "calibration.png")
-    reports = args.reports or default_report_dir(args.submission)
-    for video in args.timeline:
+    reports = Path(reports) if reports is not None else default_report_dir(submission)
+    for video in timeline:
         target = out / f"timeline_{video.replace('/', '__')}.png"
         plots.timeline(reports / "videos" / f"{video}.json", target)
         print(f"timeline: {target}")
     print(f"wrote {out}/metrics.csv, per_video.csv, roc.png, calibration.png")
+    return table
+
+
+@dataclass
+class EvaluateSettings:
+    submission: Path = setting(help="CSV with filename,label (label = P(fake))")
+    labels: Path = setting(help="labels CSV (filename,label,...) or DFDC metadata.json")
+    out: Path | None = setting(None, "folder for metrics.csv, per_video.csv and the plots (null: <submission>_eval)")
+    eps: float = setting(KAGGLE_EPS, "log-loss clip of the competition metric")
+    clip: float = setting(0.01, "a practical clip [c, 1-c] to compare against")
+    timeline: list[str] = setting([], "plot these videos' timelines, e.g. timeline=[dfdc/abc.mp4]")
+    reports: Path | None = setting(None, "per-video reports of predict (null: <submission>_report)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(EvaluateSettings, argv, "python -m src.inference.evaluate", __doc__)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        evaluate_submission(args.submission, args.labels, args.out, args.eps, args.clip, args.timeline, args.reports)
+    except (OSError, ValueError) as exc:
+        print(f"evaluate: {one_line(exc)}", file=sys.stderr)
+        return 2
     return 0
 
 

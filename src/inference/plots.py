@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.calibration import calibration_curve
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from src.utils.io import atomic_path, read_json
@@ -45,16 +46,13 @@ def roc(joined: pd.DataFrame, path: str | Path) -> Path:
 def calibration(joined: pd.DataFrame, path: str | Path, bins: int = 10) -> Path:
     """Reliability diagram: fraction of fakes per predicted-probability bin, with the bin counts below."""
     p = joined["score"].to_numpy(np.float64)
-    y = joined["target"].to_numpy(np.float64)
+    y = joined["target"].to_numpy(np.int64)
+    frac, mean_p = calibration_curve(y, p, n_bins=bins, strategy="uniform")  # the non-empty bins only
     edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.bincount(which, weights=y, minlength=bins) / counts
-        mean_p = np.bincount(which, weights=p, minlength=bins) / counts
+    counts, _ = np.histogram(p, edges)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="perfectly calibrated")
-    top.plot(mean_p[counts > 0], frac[counts > 0], "o-", label="this submission")
+    top.plot(mean_p, frac, "o-", label="this submission")
     top.set(ylabel="fraction of fake videos", title="Calibration", ylim=(-0.02, 1.02))
     top.legend(loc="upper left", fontsize=8)
     bottom.bar(edges[:-1], counts, width=1 / bins, align="edge", edgecolor="white")

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
-from hydra.errors import InstantiationException
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from src.faces.detectors.torch_detector import resolve_device
 from src.inference.batch import RunSummary, check_settings, predict_videos
-from src.inference.evaluate import default_report_dir
-from src.inference.evaluate import main as evaluate
+from src.inference.evaluate import default_report_dir, evaluate_submission
 from src.inference.pipeline import Predictor
-from src.utils.config import check_missing
+from src.utils.config import check_missing, one_line
 from src.video.sources import FolderSource
 
 log = logging.getLogger("predict")
@@ -23,16 +23,16 @@ log = logging.getLogger("predict")
 def run(cfg: DictConfig) -> RunSummary:
     """Score ``cfg.videos`` into ``cfg.out``; a wrong path or setting stops with one line (``SystemExit``)."""
     check_missing(cfg)
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
     out = Path(cfg.out)
     report_dir = Path(cfg.report_dir) if cfg.report_dir else default_report_dir(out)
-    fp16 = bool(cfg.fp16 and device.type == "cuda")
-    try:
+    try:  # a wrong path, setting or model file: one line naming it, before any video is read
+        device = resolve_device(cfg.device)
         records = FolderSource(cfg.videos).records()
         ensemble = instantiate(cfg.ensemble)
         detector = instantiate(cfg.detector)
-    except (OSError, ValueError, InstantiationException) as exc:
-        raise SystemExit(f"predict: {' '.join(str(exc).split())}") from exc
+    except (OSError, ValueError, HydraException, OmegaConfBaseException) as exc:
+        raise SystemExit(f"predict: {one_line(exc)}") from exc
+    fp16 = bool(cfg.fp16 and device.type == "cuda")
     settings = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("ensemble", "detector")} | {"fp16": fp16}
     check_settings(report_dir, OmegaConf.to_yaml(settings), cfg.overwrite)
     predictor = Predictor(ensemble, detector, device, fp16, cfg.detect_batch)
@@ -58,5 +58,8 @@ def run(cfg: DictConfig) -> RunSummary:
     print(summary.timing.summary())
     print(f"wrote {out} ({len(summary.rows)} rows); reports in {report_dir}")
     if cfg.labels:
-        evaluate([str(out), str(cfg.labels), "--out", str(report_dir / "eval")])
+        try:
+            evaluate_submission(out, cfg.labels, report_dir / "eval")
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"predict: evaluation: {one_line(exc)}") from exc
     return summary

@@ -1,50 +1,42 @@
 """Export randomly initialised networks of a training model config, exactly as ``python -m src.models.export`` would
 export a trained one: what speed benchmarks and pipeline tests score videos with (speed does not depend on weights).
 
-python -m src.inference.untrained out=models/untrained model=tiny name=tiny_seq
+python -m src.inference.untrained name=tiny_seq model=tiny [out=models/untrained init_seed=0 model.net.x=y ...]
 """
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import hydra
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from src.models.export import build_net, model_spec, write_export
+from src.utils.config import check_missing, compose_config
+
+
+def export_random_init(model: DictConfig, out_dir: str | Path, name: str, seed: int = 0) -> Path:
+    """``<out_dir>/<name>.yaml`` (+ ``.safetensors``) of the composed ``model`` config's net with random weights."""
+    spec = model_spec(model)
+    torch.manual_seed(seed)
+    net = build_net(spec)  # no weight source: no hub download, no init file
+    return write_export(net.state_dict(), spec, out_dir, name, global_step=0, random_init_seed=seed)
 
 
 def export_untrained(out_dir: str | Path, name: str, overrides: Sequence[str] = (), seed: int = 0) -> Path:
-    """``<out_dir>/<name>.yaml`` (+ ``.safetensors``) of ``model=...`` from ``overrides``, with random weights."""
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from src.models.export import export_checkpoint
-    from train import model_spec
+    """:func:`export_random_init` of the model that ``python train.py <overrides>`` would train."""
+    return export_random_init(compose_config("train", overrides).model, out_dir, name, seed)
 
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, "model.net.pretrained=false"])
-    OmegaConf.resolve(cfg.model)  # the spec is a copy of cfg.model: its interpolations must not need the root
-    torch.manual_seed(seed)
-    net = instantiate(cfg.model.net)
-    checkpoint = {
-        "hyper_parameters": {"spec": model_spec(cfg.model)},
-        "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
-        "global_step": 0,
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        ckpt = Path(tmp) / f"{name}.ckpt"
-        torch.save(checkpoint, ckpt)
-        return export_checkpoint(ckpt, out_dir, name)
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="untrained")
+def main(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "name"):
+        raise SystemExit("config error: set name=... (the exported model's name) on the command line")
+    check_missing(cfg.model)  # only the model: the data a training run would read is not needed
+    print(export_random_init(cfg.model, cfg.out, cfg.name, cfg.init_seed))
 
 
 if __name__ == "__main__":
-    args = dict(arg.split("=", 1) for arg in sys.argv[1:] if "=" in arg)
-    out, name = args.pop("out", "models/untrained"), args.pop("name", None)
-    if name is None:
-        raise SystemExit("usage: python -m src.inference.untrained out=DIR name=NAME model=tiny [model.x=y ...]")
-    print(export_untrained(out, name, [f"{k}={v}" for k, v in args.items()]))
+    main()
