@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-# Pass-through options: make preprocess ARGS="data=dfdc data.root=/data/dfdc"
+# Pass-through options, key=value for every command: make preprocess ARGS="data=dfdc data.root=/data/dfdc"
 ARGS ?=
 
 .PHONY: install test lint deps-check demo weights preprocess train export predict evaluate bench clean
@@ -51,7 +51,7 @@ preprocess: $(STAMP)
 # make train ARGS="model=b7_seq_416 trainer=ddp data.root=/data/dfdc"   any real run
 train: $(STAMP)
 ifeq ($(strip $(ARGS)),)
-	$(PY) -m src.datamodules.synthetic work/synthetic
+	$(PY) -m src.datamodules.synthetic work_dir=work/synthetic
 	$(PY) train.py experiment=smoke
 else
 	$(PY) train.py $(ARGS)
@@ -67,9 +67,9 @@ OUT    ?= submission.csv
 predict: $(STAMP)
 	$(PY) predict.py $(if $(VIDEOS),videos=$(VIDEOS)) out=$(OUT) $(ARGS)
 
-# make evaluate OUT=submission.csv LABELS=labels.csv [ARGS="--timeline dfdc/abc.mp4"]
+# make evaluate OUT=submission.csv LABELS=labels.csv [ARGS="timeline=[dfdc/abc.mp4]"]
 evaluate: $(STAMP)
-	$(PY) -m src.inference.evaluate $(OUT) $(LABELS) $(ARGS)
+	$(PY) -m src.inference.evaluate submission=$(OUT) labels=$(LABELS) $(ARGS)
 
 # make bench BENCH=detect   (video_io | detect | storage | train_step | predict; tables in docs/benchmarks.md)
 BENCH ?= video_io

@@ -1,8 +1,8 @@
 """Face detection speed per detector and input scale on sampled frames of a 1080p DFDC video.
 
-python bench/detect.py [--video PATH] [--frames 16] [--only mtcnn,retinaface_mnet]
+python bench/detect.py [video=PATH] [frames=16] [repeats=2] [device=cpu] [only=[mtcnn,retinaface_mnet]]
 
-Decoding is excluded (frames are decoded once up front); each row is the best of ``--repeats`` passes after one
+Decoding is excluded (frames are decoded once up front); each row is the best of ``repeats`` passes after one
 warm-up batch. RetinaFace MobileNet-0.25 runs with the real weights from ``../shared/weights`` when present; DSFD and
 RetinaFace-R50 run randomly initialised (their speed does not depend on the weights, only on the number of boxes
 that survive the score filter, which is capped by ``top_k``/NMS). Detectors are built from their Hydra configs in
@@ -11,9 +11,9 @@ that survive the score filter, which is capped by ``top_k``/NMS). Detectors are 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +21,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from bench.common import DFDC_1080P, REPO_ROOT, SHARED, best_of, machine, markdown_table
+from bench.common import DFDC_1080P, SHARED, best_of, machine, markdown_table
+from src.utils.cli import parse_args, setting
+from src.utils.config import compose_config
 from src.video.io import open_video, probe
 
 MNET_WEIGHTS = SHARED / "weights" / "retinaface_mobilenet0.25_Final.pth"
@@ -44,8 +45,7 @@ CASES: list[tuple[str, list[str], str]] = [
 
 
 def build(detector: str, overrides: list[str], device: str):
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose("preprocess", overrides=[f"detector={detector}", f"detector.device={device}", *overrides])
+    cfg = compose_config("preprocess", [f"detector={detector}", f"detector.device={device}", *overrides])
     if detector.startswith("retinaface_mnet"):
         if not MNET_WEIGHTS.is_file():
             return None
@@ -53,21 +53,24 @@ def build(detector: str, overrides: list[str], device: str):
     return instantiate(cfg.detector)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", type=Path, default=DFDC_1080P)
-    parser.add_argument("--frames", type=int, default=16, help="frames per timed pass (every 6th of the video)")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--only", default="", help="comma-separated detector names to run")
-    args = parser.parse_args()
+@dataclass
+class DetectBenchSettings:
+    video: Path = setting(DFDC_1080P, "the 1080p video whose frames are timed")
+    frames: int = setting(16, "frames per timed pass (every 6th of the video)")
+    repeats: int = setting(2, "timed passes; the best counts")
+    device: str = setting("cuda" if torch.cuda.is_available() else "cpu", "cpu, cuda, cuda:1")
+    only: list[str] = setting([], "detector configs to run, e.g. only=[mtcnn,retinaface_mnet] (empty: all)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(DetectBenchSettings, argv, "python bench/detect.py", __doc__)
     if not args.video.is_file():
-        raise SystemExit(f"{args.video}: benchmark video not found (pass --video)")
+        raise SystemExit(f"{args.video}: benchmark video not found (pass video=PATH)")
     info = probe(args.video)
     indices = np.arange(0, info.num_frames, 6)[: args.frames]
     with open_video(args.video, "pyav", info=info) as reader:
         frames = reader.read(indices)
-    only = set(filter(None, args.only.split(",")))
+    only = set(args.only)
     rows = []
     for name, overrides, meaning in CASES:
         if only and name not in only:

@@ -6,15 +6,15 @@ frame, RGB), encoding speed, and the time decord needs for one random 7-frame wi
 sample) inside a clip.
 
 python preprocess.py data=realvideos run=[probe,detect,track]        # tracks of the real videos
-python bench/storage.py --work work/realvideos [--clips 8]
+python bench/storage.py [work=work/realvideos] [clips=30]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -26,6 +26,7 @@ from bench.common import machine, markdown_table
 from src.faces.align import crop
 from src.faces.clips import ClipPlan
 from src.preprocess.extract import ClipEncoder
+from src.utils.cli import parse_args, setting
 from src.utils.io import read_json
 from src.video.io import open_video
 
@@ -97,11 +98,14 @@ def measure(crops: np.ndarray, encoder: ClipEncoder, fps: float, folder: Path, r
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=Path("work/realvideos"))
-    parser.add_argument("--clips", type=int, default=30, help="at most this many videos, one clip each")
-    args = parser.parse_args()
+@dataclass
+class StorageBenchSettings:
+    work: Path = setting(Path("work/realvideos"), "a work dir with the tracks of preprocessed videos")
+    clips: int = setting(30, "at most this many videos, one clip each")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(StorageBenchSettings, argv, "python bench/storage.py", __doc__)
     clips = load_clips(args.work, args.clips)
     rng = np.random.default_rng(0)
     totals = {name: [] for name in SETTINGS}

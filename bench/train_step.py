@@ -1,9 +1,9 @@
 """Training throughput per model: the data pipeline alone (with and without compression augmentation) and the
 training step (forward, backward, SGD step), each from the model's own config (conf/model/*.yaml).
 
-python bench/train_step.py [--models b7_seq b7_seq_380 ...] [--work work/realvideos] [--samples 8]
+python bench/train_step.py [models=[b7_seq,b7_seq_380,...]] [work=work/realvideos] [samples=8] [steps=10]
 
-Data: the clips of a preprocessed dataset (``--work``: its ``index.parquet``), or else one aligned pair cut from
+Data: the clips of a preprocessed dataset (``work``: its ``index.parquet``), or else one aligned pair cut from
 the 1080p DFDC video in ../shared (a 320×320 face-sized crop, 50 frames, the extract stage's encoder settings).
 The pipeline is timed in one process with one torch thread, i.e. per data-loader worker. The step runs on the GPU
 when there is one (the recipe's batch, ``16-mixed`` autocast, channels-last), else on the CPU with one clip per
@@ -13,7 +13,6 @@ process: the peak memory column is that process's peak RSS (CPU) or the GPU's pe
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import multiprocessing
 import resource
@@ -28,20 +27,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from bench.common import DFDC_1080P, REPO_ROOT, machine, markdown_table
 from src.datamodules.index import read_clip_index, split_by_column
 from src.models.module import to_channels_last
+from src.utils.cli import parse_args, setting
+from src.utils.config import compose_config
 from src.video.io import open_video, write_video
 
 MODELS = ["b7_seq", "b7_seq_380", "b7_seq_416", "b7_frame_large_crop", "b7_frame_re", "tiny"]
 
 
 def model_config(name: str, *overrides: str):
-    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={name}", f"paths.root_dir={REPO_ROOT}", "output_dir=.", *overrides])
+    cfg = compose_config("train", [f"model={name}", f"paths.root_dir={REPO_ROOT}", "output_dir=.", *overrides])
     return cfg.model
 
 
@@ -115,15 +114,18 @@ def step_rate(name: str, device_type: str, steps: int) -> tuple[float, str, floa
     return rate, what + (", grad checkpointing" if checkpointing else ""), peak / 2**30
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
-    parser.add_argument("--work", type=Path, help="a preprocessed dataset's work dir (index.parquet + clips/)")
-    parser.add_argument("--samples", type=int, default=8, help="pipeline samples timed per setting")
-    parser.add_argument(
-        "--steps", type=int, default=None, help="training steps timed (default: 1 CPU, 10 GPU; 0: skip)"
-    )
-    args = parser.parse_args()
+@dataclasses.dataclass
+class TrainStepBenchSettings:
+    models: list[str] = setting(MODELS, "model configs to time")
+    work: Path | None = setting(None, "a preprocessed dataset's work dir (index.parquet + clips/)")
+    samples: int = setting(8, "pipeline samples timed per setting")
+    steps: int | None = setting(None, "training steps timed (null: 1 CPU, 10 GPU; 0: skip)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(TrainStepBenchSettings, argv, "python bench/train_step.py", __doc__)
+    if unknown := sorted(set(args.models) - set(MODELS)):
+        raise SystemExit(f"python bench/train_step.py: unknown models {unknown}; choose from {MODELS}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     steps = args.steps if args.steps is not None else (10 if device.type == "cuda" else 1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +150,7 @@ def main() -> None:
                 row += [f"{rate:.3f}", what, f"{peak:.1f}", f"{rate / recipe:.2f}"]
             rows.append(row + ["—"] * (len(HEADER) - len(row)))
             print(markdown_table(HEADER, rows[-1:]), flush=True)
-    print(f"\nmachine: {machine()}; data: {'--work ' + str(args.work) if args.work else 'DFDC crop pair 320×320'}")
+    print(f"\nmachine: {machine()}; data: {'work=' + str(args.work) if args.work else 'DFDC crop pair 320×320'}")
     print(markdown_table(HEADER, rows))
 
 

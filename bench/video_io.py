@@ -1,12 +1,12 @@
 """Decoding speed per backend on a 1080p DFDC video: full sequential pass, strided pass, sorted random reads.
 
-python bench/video_io.py [--video PATH] [--repeats 3]
+python bench/video_io.py [video=PATH] [repeats=3]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +14,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DFDC_1080P, best_of, machine, markdown_table
+from src.utils.cli import parse_args, setting
 from src.video.io import open_video, probe
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", type=Path, default=DFDC_1080P)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+@dataclass
+class VideoIOBenchSettings:
+    video: Path = setting(DFDC_1080P, "the video to decode")
+    repeats: int = setting(3, "timed passes per workload; the best counts")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(VideoIOBenchSettings, argv, "python bench/video_io.py", __doc__)
     if not args.video.is_file():
-        raise SystemExit(f"{args.video}: benchmark video not found (pass --video)")
+        raise SystemExit(f"{args.video}: benchmark video not found (pass video=PATH)")
     info = probe(args.video)
     rng = np.random.default_rng(0)
     workloads = {

@@ -1,5 +1,6 @@
 """A small synthetic clip dataset in the preprocessing's output format (docs/artifacts.md: clips + sidecars +
-``index.parquet``), for smoke-testing training without data: ``python -m src.datamodules.synthetic work/synthetic``.
+``index.parquet``), for smoke-testing training without data:
+``python -m src.datamodules.synthetic work_dir=work/synthetic [originals=8 fakes=2 size=[72,64]]``.
 
 Each "original" video gets one face clip (a textured ellipse moving over a moving background) and each of its
 fakes the same frames with the face region altered (colour shift and blur), cut with the same crop boxes and
@@ -8,8 +9,8 @@ source frames: the pixel-aligned pairs NTech's mixup trains on. Whole originals 
 
 from __future__ import annotations
 
-import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from src.utils.cli import parse_args, setting
 from src.utils.io import atomic_path, write_json
 from src.video.io import write_video
 
@@ -141,15 +143,19 @@ def _write_clip(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("work_dir", type=Path)
-    parser.add_argument("--originals", type=int, default=8)
-    parser.add_argument("--fakes", type=int, default=2)
-    parser.add_argument("--size", type=int, nargs=2, default=(72, 64), metavar=("HEIGHT", "WIDTH"))
-    args = parser.parse_args()
-    path = write_synthetic_dataset(args.work_dir, args.originals, args.fakes, size=tuple(args.size))
-    print(path)
+@dataclass
+class SyntheticSettings:
+    work_dir: Path = setting(help="where index.parquet and clips/ go")
+    originals: int = setting(8, "original videos (each one clip)")
+    fakes: int = setting(2, "fakes per original")
+    size: list[int] = setting([72, 64], "clip frame size [height,width]")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(SyntheticSettings, argv, "python -m src.datamodules.synthetic", __doc__.split("\n\n")[0])
+    if len(args.size) != 2:
+        raise SystemExit(f"python -m src.datamodules.synthetic: size=[height,width], got {args.size}")
+    print(write_synthetic_dataset(args.work_dir, args.originals, args.fakes, size=tuple(args.size)))
 
 
 if __name__ == "__main__":
