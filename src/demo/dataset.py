@@ -27,6 +27,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import skimage.data
 from tqdm import tqdm
 
 from src.faces.detectors.base import FaceDetector, VideoDetections
@@ -66,8 +67,6 @@ def carphone_path() -> Path:
 
 def still_image(name: str) -> np.ndarray:
     """scikit-image's ``astronaut`` or ``camera`` as RGB uint8."""
-    import skimage.data
-
     image = getattr(skimage.data, name)()
     return np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else np.ascontiguousarray(image[..., :3])
 
