@@ -97,7 +97,7 @@ def test_dfdc_metadata_labels_and_basename_join(tmp_path):
 def test_bad_submission_is_one_clear_error(tmp_path, capsys):
     sub = write_csv(tmp_path / "s.csv", ["filename", "label"], [["a.mp4", 1.5]])
     labels = write_csv(tmp_path / "l.csv", ["filename", "label"], [["a.mp4", "FAKE"]])
-    assert main([str(sub), str(labels)]) == 2
+    assert main([f"submission={sub}", f"labels={labels}"]) == 2
     assert "probability in [0, 1]" in capsys.readouterr().err
 
 
@@ -123,7 +123,8 @@ def test_cli_on_realvideos_labels_writes_metrics_and_plots(tmp_path, capsys):
     }
     write_json(tmp_path / "sub_report" / "videos" / "dfdc" / "abofeumbvv.mp4.json", report)
     out = tmp_path / "eval"
-    assert main([str(sub), str(REALVIDEOS / "labels.csv"), "--out", str(out), "--timeline", "dfdc/abofeumbvv.mp4"]) == 0
+    labels_csv = REALVIDEOS / "labels.csv"
+    assert main([f"submission={sub}", f"labels={labels_csv}", f"out={out}", "timeline=[dfdc/abofeumbvv.mp4]"]) == 0
     printed = capsys.readouterr().out
     for column in ("log_loss", "log_loss_clip0.01", "log_loss_raw", "balanced_log_loss", "auc", "ap", "acc@0.5"):
         assert column in printed
