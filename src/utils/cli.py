@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from src.utils.config import one_line
+from src.utils.config import missing_keys, one_line
 
 Settings = TypeVar("Settings")
 
@@ -51,14 +51,14 @@ def parse_args(schema: type[Settings], argv: Sequence[str] | None, prog: str, de
             _fail(prog, f"unknown key {key!r}; valid keys: {valid}")
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(argv))
-        if missing := sorted(OmegaConf.missing_keys(cfg)):
+        if missing := missing_keys(cfg):
             _fail(prog, f"set {', '.join(f'{key}=...' for key in missing)} (--help for every key)")
         return OmegaConf.to_object(cfg)
     except OmegaConfBaseException as exc:  # a wrong type: OmegaConf's message names the value and the type
         _fail(prog, f"{exc.full_key}: {str(exc).splitlines()[0]}" if exc.full_key else one_line(exc))
 
 
-def _fail(prog: str, message: str):
+def _fail(prog: str, message: str) -> NoReturn:
     print(f"{prog}: {message}", file=sys.stderr)
     raise SystemExit(2)
 
