@@ -12,13 +12,14 @@ from safetensors.torch import save_file
 from timm.layers import Conv2dSame
 from torch import nn
 
-from src.models.backbones import create_backbone, sha256sum
+from src.models.backbones import create_backbone
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
 from src.models.export import export_ntech_release, load_exported
 from src.models.ntech.checkpoints import load_ntech_checkpoint, ntech_to_ours
 from src.models.ntech.net import ntech_efficientnet
 from src.models.ntech.sequence import TemporalConv
 from src.models.static_padding import StaticSameConv2d, freeze_same_padding, same_pad
+from src.utils.weights import sha256sum
 from tests.conftest import SPEC_REFERENCE
 
 

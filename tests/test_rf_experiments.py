@@ -13,6 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from timm.data import IMAGENET_DEFAULT_MEAN
 
 from src.datamodules.robustforensics import transforms as rf_transforms
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
@@ -137,7 +138,7 @@ def test_experiment_reproduces_the_spec_numbers(name: str) -> None:
         crop = train_t.transforms[0]
         assert crop.scale == pytest.approx(((0.875 if name == "rf_r34" else 0.88) ** 2, 1.0)) and crop.ratio == (1, 1)
         assert cfg.model.train_dataset.frame_stride == 30
-        expected = ("BGR", [0.5] * 3) if name == "rf_xcep" else ("RGB", list(rf_transforms.IMAGENET_MEAN))
+        expected = ("BGR", [0.5] * 3) if name == "rf_xcep" else ("RGB", list(IMAGENET_DEFAULT_MEAN))
         assert (cfg.model.train_dataset.channel_order, list(cfg.model.input.mean)) == expected
     if name in VAL_LIST:
         assert cfg.datamodule.split.get("val_parts") is None

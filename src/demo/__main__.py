@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from src.demo.run import REPO_ROOT, run_demo
+from src.demo.run import run_demo
+from src.utils.paths import REPO_ROOT
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from src.utils.paths import CONF_DIR, REPO_ROOT
+
 # The demo's faces are 50-60 px in 176×144 clips, and its SBI fakes are blurred or sharpened on purpose: MTCNN scores
 # some of them 0.92-0.97, under the default's 0.97 (a guard against patterned cloth in 1080p DFDC frames).
 DETECTOR = ["detector.min_score=0.9"]
@@ -138,7 +139,7 @@ def demo_predictor(paths: DemoPaths):
     from src.inference.pipeline import Predictor
 
     overrides = [f"models_dir={paths.models}", "videos=unused", *ENSEMBLE, *DETECTOR, "device=cpu"]
-    with initialize_config_dir(config_dir=str(REPO_ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("predict", overrides=overrides)
     return Predictor(instantiate(cfg.ensemble), instantiate(cfg.detector), fp16=False)
 
