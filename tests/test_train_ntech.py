@@ -139,10 +139,15 @@ def test_trains_on_clips_preprocessed_from_the_real_videos(realvideos_work: Path
 
 
 @pytest.mark.parametrize("overrides", [[], ["model=b7_seq_416", "trainer=ddp", "data=dfdc"], ["experiment=rf_b0"]])
-def test_train_without_data_root_stops_with_one_line(overrides: list[str], tmp_path: Path) -> None:
-    """The README's commands without `data.root=`: one line naming the setting, before any model is built."""
-    command = [sys.executable, "train.py", *overrides, f"hydra.run.dir={tmp_path}"]
+def test_train_needs_the_index_not_the_videos(overrides: list[str], tmp_path: Path) -> None:
+    """The README's commands without `data.root=` (training never reads the videos) and without an index: one line
+    naming the missing index and the command that makes it, before any model is built."""
+    command = [sys.executable, "train.py", *overrides, f"paths.work_dir={tmp_path}", f"hydra.run.dir={tmp_path}"]
     out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert out.returncode != 0
-    assert "config error: set data.root (e.g. data.root=...)" in out.stderr, out.stderr[-2000:]
+    assert "data.root" not in out.stderr.replace("data.root=<videos>", ""), out.stderr[-2000:]
+    error = [line for line in out.stderr.splitlines() if line.startswith("data error:")]
+    assert len(error) == 1, out.stderr[-2000:]
+    assert f"{tmp_path}/" in error[0] and "index.parquet: clip index not found" in error[0]
+    assert "python preprocess.py data=" in error[0]
     assert "Traceback" not in out.stderr
