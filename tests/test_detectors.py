@@ -20,7 +20,7 @@ from src.faces.detectors.weights import WeightsFile, drive_confirmation_url, fet
 from src.utils.weights import WeightsError
 from src.video.io import VideoInfo
 from src.video.sampling import AtMostN, EvenlySpaced, EveryNth, FpsStride
-from tests.conftest import default_detector
+from tests.helpers import default_detector
 
 
 def info(num_frames: int = 300, fps: float = 29.97, width: int = 1920, height: int = 1080) -> VideoInfo:

@@ -14,16 +14,10 @@ from omegaconf import DictConfig
 
 from src.datamodules.index import aligned_pairs, read_clip_index, split_by_column
 from src.models.export import export_checkpoint, load_exported
-from tests.conftest import REPO_ROOT
-from tests.ntech_helpers import make_synthetic_work, read_records
+from tests.helpers import REPO_ROOT, read_records
 from train import train
 
 MODELS = ["b7_seq", "b7_seq_380", "b7_seq_416", "b7_frame_large_crop", "b7_frame_re", "tiny"]
-
-
-@pytest.fixture(scope="module")
-def synthetic_work(tmp_path_factory) -> Path:
-    return make_synthetic_work(tmp_path_factory)
 
 
 def overrides(work: Path, out: Path, *extra: str) -> list[str]:
@@ -36,7 +30,7 @@ def overrides(work: Path, out: Path, *extra: str) -> list[str]:
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
         "trainer.log_every_n_steps=1",
-        "+callbacks.recorder._target_=tests.ntech_helpers.StepRecorder",
+        "+callbacks.recorder._target_=tests.helpers.StepRecorder",
         f"+callbacks.recorder.path={out}/steps.jsonl",
         *extra,
     ]
@@ -70,7 +64,7 @@ def test_train_validate_checkpoint_resume_continues_exactly(synthetic_work: Path
     common = ["model.max_steps=6", "model.train_dataset.compression.p=0", "trainer.val_check_interval=3"]
     full, part = tmp_path / "full", tmp_path / "part"
     train(compose_train(*overrides(synthetic_work, full, *common)))
-    stop = ["+callbacks.stop._target_=tests.ntech_helpers.StopAfter", "+callbacks.stop.step=3"]
+    stop = ["+callbacks.stop._target_=tests.helpers.StopAfter", "+callbacks.stop.step=3"]
     train(compose_train(*overrides(synthetic_work, part, *common, *stop)))
     checkpoint = part / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file() and len(list((part / "checkpoints").glob("step*.ckpt"))) == 1
