@@ -52,25 +52,12 @@ class DSFDDetector(SSDDetector):
         top_k: int = 5000,
         nms_threshold: float = 0.3,
         keep_threshold: float = 0.3,
-        mean_bgr: tuple[float, float, float] = (104.0, 117.0, 123.0),
-        device: str = "auto",
-        fp16: bool = False,
         batch_size: int = 4,
+        **common,  # mean_bgr, device, fp16: see SSDDetector
     ):
-        super().__init__(
-            net,
-            weights,
-            name,
-            transform or AreaResize(),
-            confidence_threshold,
-            nms_threshold,
-            keep_threshold,
-            mean_bgr,
-            device,
-            fp16,
-            batch_size,
-            top_k=top_k,
-        )
+        transform = transform or AreaResize()
+        thresholds = (confidence_threshold, nms_threshold, keep_threshold)
+        super().__init__(net, transform, name, *thresholds, batch_size, top_k=top_k, weights=weights, **common)
 
     def _decode(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, None]:
         inputs = self.transform(frames, self.mean_bgr, self.device, self.dtype)

@@ -56,24 +56,12 @@ class RetinaFaceDetector(SSDDetector):
         confidence_threshold: float = 0.02,
         nms_threshold: float = 0.4,
         keep_threshold: float = 0.8,
-        mean_bgr: tuple[float, float, float] = (104.0, 117.0, 123.0),
-        device: str = "auto",
-        fp16: bool = False,
         batch_size: int = 8,
+        **common,  # mean_bgr, device, fp16: see SSDDetector
     ):
-        super().__init__(
-            net,
-            weights,
-            name,
-            transform or ShortSideResize(),
-            confidence_threshold,
-            nms_threshold,
-            keep_threshold,
-            mean_bgr,
-            device,
-            fp16,
-            batch_size,
-        )
+        transform = transform or ShortSideResize()
+        thresholds = (confidence_threshold, nms_threshold, keep_threshold)
+        super().__init__(net, transform, name, *thresholds, batch_size, weights=weights, **common)
 
     def _decode(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         height, width = frames.shape[1:3]

@@ -30,17 +30,17 @@ class SSDDetector(BatchedDetector):
     def __init__(
         self,
         net: nn.Module,
-        weights: WeightsFile | dict | None,
-        name: str,
         transform: InputTransform,
+        name: str,
         confidence_threshold: float,
         nms_threshold: float,
         keep_threshold: float,
-        mean_bgr: tuple[float, float, float],
-        device: str,
-        fp16: bool,
         batch_size: int,
         top_k: int | None = None,
+        weights: WeightsFile | dict | None = None,
+        mean_bgr: tuple[float, float, float] = (104.0, 117.0, 123.0),  # both seeds' Caffe-style BGR means
+        device: str = "auto",
+        fp16: bool = False,
     ):
         super().__init__(name, device, fp16, batch_size)
         self.weights = None if weights is None else WeightsFile.of(weights, name)
