@@ -26,7 +26,9 @@ warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint th
 
 def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:
     """Build everything from ``cfg``, fit, and return the trainer and ``cfg.optimized_metric`` at the end."""
-    check_missing(cfg)  # the whole config: e.g. data.root, which the logged hyperparameters resolve
+    if OmegaConf.is_missing(cfg.data, "root"):
+        cfg.data.root = None  # training reads the clip index under data.work_dir; the videos are preprocessing's
+    check_missing(cfg)  # the whole config: the logged hyperparameters resolve every value
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.datamodule)
     try:  # a missing index or an empty split stops here with one line, before a B7 is built

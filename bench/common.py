@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from src.utils.paths import REPO_ROOT
+
 SHARED = Path(os.environ.get("DFDETECT_SHARED", REPO_ROOT.parent / "shared"))
 DFDC_1080P = SHARED / "realvideos" / "dfdc" / "abofeumbvv.mp4"
 

@@ -1,44 +1,26 @@
-"""Shared fixtures. Real research videos are read from ../shared/realvideos and never copied into the repo."""
+"""Shared fixtures (the helpers they are built on are in tests/helpers.py). Real research videos are read from
+../shared/realvideos and never copied into the repo."""
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
-
-from src.faces.detectors.compose import compose_detector
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # never a download in tests, whatever the shell says
 os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DFDETECT_SHARED", REPO_ROOT.parent / "shared"))
-REALVIDEOS = SHARED / "realvideos"
-WEIGHTS = SHARED / "weights"
-SPEC_REFERENCE = SHARED / "spec" / "reference"
-
-
-def _manifest_rows() -> list[dict[str, str]]:
-    path = REALVIDEOS / "manifest.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
-MANIFEST = _manifest_rows()
-REALVIDEO_IDS = [row["filename"] for row in MANIFEST] or ["<../shared/realvideos absent>"]
-
-
-def require_realvideos() -> Path:
-    if not MANIFEST:
-        pytest.skip(f"real videos not found at {REALVIDEOS} (research data lives in ../shared, not in the repo)")
-    return REALVIDEOS
+from tests.helpers import (
+    MANIFEST,
+    REALVIDEOS,
+    default_detector,
+    require_realvideos,
+    write_tube_clips,
+)
 
 
 @pytest.fixture(scope="session")
@@ -50,24 +32,6 @@ def realvideos() -> Path:
 def manifest() -> list[dict[str, str]]:
     require_realvideos()
     return MANIFEST
-
-
-def synthetic_frames(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
-    """Smooth, moving test frames (compress like natural video, unlike white noise)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    frames = np.empty((n, height, width, 3), np.uint8)
-    phase = rng.uniform(0, 2 * np.pi, 3)
-    for t in range(n):
-        for c in range(3):
-            wave = np.sin(xx / (7 + 3 * c) + t / 5 + phase[c]) + np.cos(yy / (9 + 2 * c) - t / 7)
-            frames[t, ..., c] = np.clip(127 + 60 * wave, 0, 255).astype(np.uint8)
-    return frames
-
-
-def default_detector(**overrides):
-    """The default detector exactly as Hydra composes ``detector=mtcnn`` (on the CPU)."""
-    return compose_detector("mtcnn", **{"device": "cpu", **overrides})
 
 
 # Detection cadence for tests on the real videos: NTech's every 6th frame, first 20 samples (4 s of video).
@@ -138,3 +102,21 @@ def realvideos_work_tubes(request, tmp_path_factory) -> Path:
 
     require_realvideos()
     return _preprocessed(request, tmp_path_factory, "realvideos_tubes", TubeTracker(max_frames=64))
+
+
+@pytest.fixture(scope="module")
+def synthetic_work(tmp_path_factory) -> Path:
+    """Work dir of a small synthetic dataset: 4 originals (1 val) with one aligned fake each, 50-frame clips."""
+    from src.datamodules.synthetic import write_synthetic_dataset
+
+    work = tmp_path_factory.mktemp("synthetic")
+    write_synthetic_dataset(work, num_originals=4, fakes_per_original=1, val_originals=1)
+    return work
+
+
+@pytest.fixture(scope="session")
+def tube_clips(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    """RobustForensics tube clips of real FF++ videos and their index (:func:`tests.helpers.write_tube_clips`),
+    written once per session; copy the index before changing it."""
+    root = tmp_path_factory.mktemp("rf_tubes")
+    return root, write_tube_clips(root)

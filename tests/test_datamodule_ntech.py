@@ -18,15 +18,9 @@ from src.datamodules.ntech.datasets import ClipDataset, PairDataset, fit_offsets
 from src.datamodules.ntech.transforms import ntech_eval, ntech_train
 from src.datamodules.samplers import ResumableRandomSampler, ShardSampler
 from src.video.io import write_video
-from tests.conftest import synthetic_frames
-from tests.ntech_helpers import make_synthetic_work
+from tests.helpers import synthetic_frames
 
 SEQ = [19, 21, 23, 25, 27, 29, 31]
-
-
-@pytest.fixture(scope="module")
-def synthetic_work(tmp_path_factory):
-    return make_synthetic_work(tmp_path_factory)
 
 
 def test_reencoded_clip_keeps_frame_count_and_size() -> None:

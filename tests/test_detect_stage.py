@@ -24,7 +24,7 @@ from src.video.io import write_video
 from src.video.prefetch import prefetched
 from src.video.sampling import EveryNth
 from src.video.sources import FolderSource
-from tests.conftest import REPO_ROOT, default_detector, synthetic_frames
+from tests.helpers import REPO_ROOT, default_detector, synthetic_frames
 
 
 def face_clip(num_frames: int, size: int = 192, seed: int = 0) -> np.ndarray:

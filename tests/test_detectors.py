@@ -16,10 +16,11 @@ from src.faces.detectors.retinaface import RetinaFaceDetector, retinaface_priors
 from src.faces.detectors.retinaface_net import retinaface_mobilenet025
 from src.faces.detectors.torch_detector import decode_boxes, resolve_device
 from src.faces.detectors.transforms import AreaResize, LongSideResizePad, ShortSideResize
-from src.faces.detectors.weights import WeightsError, WeightsFile, drive_confirmation_url, fetch, load_state_dict
+from src.faces.detectors.weights import WeightsFile, drive_confirmation_url, fetch, load_state_dict
+from src.utils.weights import WeightsError
 from src.video.io import VideoInfo
 from src.video.sampling import AtMostN, EvenlySpaced, EveryNth, FpsStride
-from tests.conftest import default_detector
+from tests.helpers import default_detector
 
 
 def info(num_frames: int = 300, fps: float = 29.97, width: int = 1920, height: int = 1080) -> VideoInfo:

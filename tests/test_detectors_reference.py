@@ -20,18 +20,10 @@ from src.faces.detectors.retinaface import RetinaFaceDetector
 from src.faces.detectors.retinaface_net import retinaface_mobilenet025, retinaface_resnet50
 from src.faces.detectors.transforms import ShortSideResize
 from src.video.io import open_video
-from tests.conftest import REPO_ROOT, SPEC_REFERENCE, WEIGHTS, require_realvideos
+from tests.helpers import REPO_ROOT, SPEC_REFERENCE, WEIGHTS, reference_keys, require_realvideos
 
 MNET_WEIGHTS = WEIGHTS / "retinaface_mobilenet0.25_Final.pth"
 PARITY = SPEC_REFERENCE / "retinaface_mnet_parity.json"
-
-
-def reference_keys(name: str) -> list[tuple[str, list[int], str]]:
-    path = SPEC_REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found (reference dumps live in ../shared/spec/reference)")
-    rows = [line.split("\t") for line in path.read_text().splitlines() if line.strip()]
-    return [(key, json.loads(shape), dtype) for key, shape, dtype in rows]
 
 
 def state_dict_from_keys(keys: list[tuple[str, list[int], str]], prefix: str = "") -> dict[str, torch.Tensor]:

@@ -22,7 +22,7 @@ from src.inference.evaluate import (
 )
 from src.inference.timing import StageTimer, timing_report
 from src.utils.io import write_json
-from tests.conftest import REALVIDEOS, require_realvideos
+from tests.helpers import REALVIDEOS, require_realvideos
 
 # fakes 0.8, 0.6, 0.9; reals 0.3, 0.7
 TARGET = np.array([1, 1, 1, 0, 0])

@@ -12,25 +12,19 @@ from safetensors.torch import save_file
 from timm.layers import Conv2dSame
 from torch import nn
 
-from src.models.backbones import create_backbone, sha256sum
+from src.models.backbones import create_backbone
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
 from src.models.export import export_ntech_release, load_exported
 from src.models.ntech.checkpoints import load_ntech_checkpoint, ntech_to_ours
 from src.models.ntech.net import ntech_efficientnet
 from src.models.ntech.sequence import TemporalConv
 from src.models.static_padding import StaticSameConv2d, freeze_same_padding, same_pad
-from tests.conftest import SPEC_REFERENCE
-
-
-def reference(name: str) -> list[list[str]]:
-    path = SPEC_REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"reference dump {path} absent (spec reference data lives in ../shared)")
-    return [line.split("\t") for line in path.read_text().splitlines() if not line.startswith("#")]
+from src.utils.weights import sha256sum
+from tests.helpers import reference_rows
 
 
 def reference_shapes(name: str) -> dict[str, list[int]]:
-    return {key: ast.literal_eval(shape) for key, shape, _ in reference(name)}
+    return {key: ast.literal_eval(shape) for key, shape, _ in reference_rows(name)}
 
 
 def effective_pad(conv: nn.Conv2d, input_hw: tuple[int, int]) -> tuple[int, ...]:
@@ -60,8 +54,8 @@ PADDING_CASES = {
 @pytest.mark.parametrize("case", PADDING_CASES)
 def test_every_conv_pads_like_efficientnet_pytorch(case: str) -> None:
     table, keys_file, variant, nominal, input_hw = PADDING_CASES[case]
-    rows = reference(f"{table}.padding.txt")
-    keys = [key for key, *_ in reference(f"{keys_file}.keys.txt")]
+    rows = reference_rows(f"{table}.padding.txt")
+    keys = [key for key, *_ in reference_rows(f"{keys_file}.keys.txt")]
     with torch.device("meta"):  # shapes only: no weights, no arithmetic
         net = timm.create_model(f"tf_efficientnet_{variant}")
         if nominal is not None:
@@ -85,7 +79,7 @@ def test_every_conv_pads_like_efficientnet_pytorch(case: str) -> None:
 
 
 def test_timm_dynamic_padding_differs_at_380_exactly_where_the_reference_says() -> None:
-    rows = reference("ntech_b7_seq_380.padding.txt")
+    rows = reference_rows("ntech_b7_seq_380.padding.txt")
     differs = sorted(module for module, *_, flag in rows if flag == "True")
     assert differs == ["_blocks.11._depthwise_conv", "_blocks.18._depthwise_conv", "_blocks.38._depthwise_conv"]
     with torch.device("meta"):
@@ -127,7 +121,7 @@ def test_released_fp16_checkpoint_loads_strictly(tmp_path, keys_file: str, seq_l
 
 
 def test_sequence_keymap_is_the_frame_keymap_plus_temporal_convs() -> None:
-    rows = reference("ntech_b7_frame_to_timm.keymap.tsv")
+    rows = reference_rows("ntech_b7_frame_to_timm.keymap.tsv")
     frame_map = {ntech: f"backbone.{ours}" for ntech, ours in rows}
     with torch.device("meta"):
         net = ntech_efficientnet()
@@ -175,7 +169,7 @@ def test_tiny_sequence_model_gives_one_logit_per_frame() -> None:
 def test_pretrained_file_timm_or_lukemelas_names_with_checksum(tmp_path, suffix: str) -> None:
     source = timm.create_model("tf_efficientnet_b0", num_classes=1000)
     state = source.state_dict()
-    names = lukemelas_to_timm([k for k, *_ in reference("rf_infer_b0.keys.txt")], stage_depths(source))
+    names = lukemelas_to_timm([k for k, *_ in reference_rows("rf_infer_b0.keys.txt")], stage_depths(source))
     names = {k: v for k, v in names.items() if not k.startswith("_fc")}
     lukemelas = {luke: state[ours].clone() for luke, ours in names.items()}
     lukemelas["_fc.weight"], lukemelas["_fc.bias"] = torch.zeros(1000, 1280), torch.zeros(1000)

@@ -19,7 +19,7 @@ from src.inference.evaluate import main as evaluate
 from src.inference.run import run as run_config
 from src.inference.untrained import export_untrained
 from src.utils.config import compose_config
-from tests.conftest import MANIFEST, REALVIDEOS, REPO_ROOT, require_realvideos
+from tests.helpers import MANIFEST, REALVIDEOS, REPO_ROOT, require_realvideos
 
 QUICK = ["ensemble=tiny", "ensemble.sampling.max_frames=30", "ensemble.tracker.t_min=3", "progress=false"]
 NO_FACE = [

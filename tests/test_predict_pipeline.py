@@ -24,7 +24,7 @@ from src.inference.ensemble import Ensemble, ExportedModel, Member
 from src.inference.pipeline import Predictor
 from src.video.sampling import FirstFrames
 from src.video.sources import FolderSource
-from tests.conftest import REALVIDEOS, require_realvideos
+from tests.helpers import REALVIDEOS, require_realvideos
 
 VIDEOS = [
     "dfdc/abqwwspghj.mp4",

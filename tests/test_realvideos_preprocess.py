@@ -13,7 +13,7 @@ from src.faces.tracking.trackers import NtechTracker, TubeTracker
 from src.preprocess.index import read_index
 from src.utils.io import read_json
 from src.video.io import VideoInfo, open_video
-from tests.conftest import REALVIDEOS
+from tests.helpers import REALVIDEOS
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 

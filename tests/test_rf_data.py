@@ -14,12 +14,12 @@ from src.datamodules.robustforensics import transforms as rf_transforms
 from src.datamodules.robustforensics.datasets import TubeClips, TubeFrames
 from src.datamodules.robustforensics.sampler import GivenIterationSampler
 from src.datamodules.robustforensics.splits import train_val_split
-from tests.rf_helpers import shared_tube_clips
 
 
 @pytest.fixture(scope="module")
-def tubes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
-    return shared_tube_clips(tmp_path_factory)
+def tubes(tube_clips: tuple[Path, pd.DataFrame]) -> tuple[Path, pd.DataFrame]:
+    root, index = tube_clips
+    return root, index.copy()
 
 
 def test_tube_frames_are_the_seeds_strided_samples(tubes: tuple[Path, pd.DataFrame]) -> None:

@@ -13,17 +13,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from timm.data import IMAGENET_DEFAULT_MEAN
 
 from src.datamodules.robustforensics import transforms as rf_transforms
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
 from src.models.export import export_checkpoint, load_exported
 from src.models.robustforensics.checkpoints import load_rf_state_dict, strip_wrapper_prefix
 from src.models.robustforensics.schedule import warmup_step_lr
-from tests.conftest import REPO_ROOT
-from tests.ntech_helpers import read_records
-from tests.rf_helpers import shared_tube_clips
-from tests.test_rf_models import reference_keys
-from tests.test_rf_recipe import _spec_sampler
+from tests.helpers import REPO_ROOT, read_records, reference_keys, spec_sampler
 from train import train
 
 IMAGE_MILESTONES = [15000, 25000, 35000, 45000]
@@ -74,9 +71,9 @@ def compose_experiment(name: str, *extra: str) -> DictConfig:
 
 
 @pytest.fixture(scope="module")
-def tubes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+def tubes(tube_clips: tuple[Path, pd.DataFrame]) -> tuple[Path, pd.DataFrame]:
     """Real tube clips; val = the two videos of part p1, also written as a seed-style list file."""
-    root, index = shared_tube_clips(tmp_path_factory)
+    root, index = tube_clips[0], tube_clips[1].copy()
     lines = [
         f"{v.removesuffix('.mp4')}/frame%d_face1.jpg 1 1 140 0" for v in index.loc[index["part"] == "p1", "video_id"]
     ]
@@ -137,7 +134,7 @@ def test_experiment_reproduces_the_spec_numbers(name: str) -> None:
         crop = train_t.transforms[0]
         assert crop.scale == pytest.approx(((0.875 if name == "rf_r34" else 0.88) ** 2, 1.0)) and crop.ratio == (1, 1)
         assert cfg.model.train_dataset.frame_stride == 30
-        expected = ("BGR", [0.5] * 3) if name == "rf_xcep" else ("RGB", list(rf_transforms.IMAGENET_MEAN))
+        expected = ("BGR", [0.5] * 3) if name == "rf_xcep" else ("RGB", list(IMAGENET_DEFAULT_MEAN))
         assert (cfg.model.train_dataset.channel_order, list(cfg.model.input.mean)) == expected
     if name in VAL_LIST:
         assert cfg.datamodule.split.get("val_parts") is None
@@ -152,7 +149,7 @@ def test_config_sampler_order_matches_the_spec_at_chosen_iterations() -> None:
         num_samples=1000, batch_size=per_gpu, num_batches=cfg.trainer.max_steps, world_size=8, rank=3
     )
     indices = sampler.indices()
-    spec = _spec_sampler(1000, 60002, 16, 8, 3)
+    spec = spec_sampler(1000, 60002, 16, 8, 3)
     for iteration in (0, 1, 15000, 58000, 60001):
         assert indices[iteration * 16 : (iteration + 1) * 16].tolist() == spec[iteration * 16 : (iteration + 1) * 16]
 
@@ -216,7 +213,7 @@ def train_overrides(name: str, root: Path, out: Path, *extra: str) -> list[str]:
         "trainer.enable_model_summary=false",
         "trainer.num_sanity_val_steps=0",
         "trainer.log_every_n_steps=1",
-        "+callbacks.recorder._target_=tests.ntech_helpers.StepRecorder",
+        "+callbacks.recorder._target_=tests.helpers.StepRecorder",
         f"+callbacks.recorder.path={out}/steps.jsonl",
         split,
         *tiny_input,
@@ -288,7 +285,7 @@ def test_resume_after_a_crash_continues_with_the_exact_next_batch(
     common = ["model.max_steps=3", "model.recipe.val_freq=1"]
     full, part, resumed = tmp_path / "full", tmp_path / "part", tmp_path / "resumed"
     train(compose_train(*train_overrides("rf_r34", root, full, *common)))
-    stop = ["+callbacks.stop._target_=tests.ntech_helpers.StopAfter", "+callbacks.stop.step=1"]
+    stop = ["+callbacks.stop._target_=tests.helpers.StopAfter", "+callbacks.stop.step=1"]
     train(compose_train(*train_overrides("rf_r34", root, part, *common, *stop)))
     checkpoint = part / "checkpoints" / "last.ckpt"
     train(compose_train(*train_overrides("rf_r34", root, resumed, *common, f"ckpt_path={checkpoint}")))

@@ -15,24 +15,13 @@ from src.models.robustforensics import nets as rf_nets
 from src.models.robustforensics.checkpoints import load_rf_checkpoint, read_state_dict
 from src.models.robustforensics.slowfast import slowfast_r50
 from src.models.static_padding import StaticSameConv2d
-from tests.conftest import SPEC_REFERENCE
+from tests.helpers import reference_keys, reference_rows
 
 EFFICIENTNETS = {"b0": 224, "b1": 240, "b3": 300}  # lukemelas nominal sizes
 
 
-def reference_keys(name: str) -> list[tuple[str, list[int], str]]:
-    path = SPEC_REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"reference key list {path} absent (spec reference data lives in ../shared)")
-    rows = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if not line.startswith("#")]
-    return [(key, ast.literal_eval(shape), dtype) for key, shape, dtype in rows]
-
-
 def reference_keymap(variant: str) -> dict[str, str]:
-    path = SPEC_REFERENCE / f"rf_infer_{variant}_to_timm.keymap.tsv"
-    if not path.is_file():
-        pytest.skip(f"{path} absent")
-    return dict(line.split("\t") for line in path.read_text().splitlines() if not line.startswith("#"))
+    return dict(reference_rows(f"rf_infer_{variant}_to_timm.keymap.tsv"))
 
 
 def layout(state: dict[str, torch.Tensor]) -> list[tuple[str, list[int], str]]:
@@ -101,9 +90,7 @@ def test_efficientnet_key_map_and_padding(variant: str) -> None:
     assert lukemelas_to_timm(original, stage_depths(net)) == reference_keymap(variant)
     # Every conv's padding equals the seed's static padding table at 299 input.
     timm_module = {k.rsplit(".", 1)[0]: v.rsplit(".", 1)[0] for k, v in reference_keymap(variant).items()}
-    rows = (SPEC_REFERENCE / f"rf_infer_{variant}.padding.txt").read_text().splitlines()[1:]
-    for row in rows:
-        module_name, _, _, static_pad, *_ = row.split("\t")
+    for module_name, _, _, static_pad, *_ in reference_rows(f"rf_infer_{variant}.padding.txt"):
         conv = net.get_submodule(timm_module[module_name])
         pad = conv.static_pad if isinstance(conv, StaticSameConv2d) else (conv.padding[1],) * 2 + (conv.padding[0],) * 2
         assert pad == ast.literal_eval(static_pad), module_name

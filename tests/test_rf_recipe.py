@@ -13,6 +13,7 @@ from src.datamodules.robustforensics.frames import strided_frames, temporal_cent
 from src.datamodules.robustforensics.sampler import GivenIterationSampler
 from src.models.robustforensics.loss import RFCrossEntropy
 from src.models.robustforensics.schedule import WarmupStepLR
+from tests.helpers import spec_sampler
 
 
 def _lrs(scheduler_kwargs: dict, iterations: list[int]) -> dict[int, float]:
@@ -88,30 +89,13 @@ def test_grad_divisor_scales_only_the_gradient() -> None:
     torch.testing.assert_close(grad_scaled * 8, grad_plain)
 
 
-def _spec_sampler(num_samples: int, max_iter: int, batch: int, world: int, rank: int) -> list[int]:
-    """The spec's algorithm written out with NumPy's global legacy generator, as the seed ran it."""
-    state = np.random.get_state()
-    try:
-        np.random.seed(0)
-        total = max_iter * batch
-        all_size = total * world
-        indices = np.arange(num_samples)
-        np.random.shuffle(indices)
-        indices = indices[:all_size]
-        indices = np.tile(indices, (all_size - 1) // indices.shape[0] + 1)[:all_size]
-        np.random.shuffle(indices)
-        return indices[total * rank : total * (rank + 1)].tolist()
-    finally:
-        np.random.set_state(state)
-
-
 @pytest.mark.parametrize(
     ("num_samples", "max_iter", "batch", "world"), [(7, 5, 2, 1), (10, 3, 4, 2), (5000, 40, 16, 8)]
 )
 def test_sampler_order_is_the_seeds(num_samples: int, max_iter: int, batch: int, world: int) -> None:
     for rank in range(world):
         sampler = GivenIterationSampler(num_samples, batch, max_iter, world_size=world, rank=rank)
-        assert _indices(sampler) == _spec_sampler(num_samples, max_iter, batch, world, rank)
+        assert _indices(sampler) == spec_sampler(num_samples, max_iter, batch, world, rank)
         assert len(sampler) == max_iter * batch
 
 

@@ -20,7 +20,7 @@ from src.preprocess.runner import StageContext
 from src.preprocess.track import track_stage
 from src.video.io import open_video, write_video
 from src.video.sources import FolderSource
-from tests.conftest import REPO_ROOT, synthetic_frames
+from tests.helpers import REPO_ROOT, synthetic_frames
 
 NUM_FRAMES, HEIGHT, WIDTH, STEP = 40, 96, 128, 2
 

@@ -14,16 +14,10 @@ from omegaconf import DictConfig
 
 from src.datamodules.index import aligned_pairs, read_clip_index, split_by_column
 from src.models.export import export_checkpoint, load_exported
-from tests.conftest import REPO_ROOT
-from tests.ntech_helpers import make_synthetic_work, read_records
+from tests.helpers import REPO_ROOT, read_records
 from train import train
 
 MODELS = ["b7_seq", "b7_seq_380", "b7_seq_416", "b7_frame_large_crop", "b7_frame_re", "tiny"]
-
-
-@pytest.fixture(scope="module")
-def synthetic_work(tmp_path_factory) -> Path:
-    return make_synthetic_work(tmp_path_factory)
 
 
 def overrides(work: Path, out: Path, *extra: str) -> list[str]:
@@ -36,7 +30,7 @@ def overrides(work: Path, out: Path, *extra: str) -> list[str]:
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
         "trainer.log_every_n_steps=1",
-        "+callbacks.recorder._target_=tests.ntech_helpers.StepRecorder",
+        "+callbacks.recorder._target_=tests.helpers.StepRecorder",
         f"+callbacks.recorder.path={out}/steps.jsonl",
         *extra,
     ]
@@ -70,7 +64,7 @@ def test_train_validate_checkpoint_resume_continues_exactly(synthetic_work: Path
     common = ["model.max_steps=6", "model.train_dataset.compression.p=0", "trainer.val_check_interval=3"]
     full, part = tmp_path / "full", tmp_path / "part"
     train(compose_train(*overrides(synthetic_work, full, *common)))
-    stop = ["+callbacks.stop._target_=tests.ntech_helpers.StopAfter", "+callbacks.stop.step=3"]
+    stop = ["+callbacks.stop._target_=tests.helpers.StopAfter", "+callbacks.stop.step=3"]
     train(compose_train(*overrides(synthetic_work, part, *common, *stop)))
     checkpoint = part / "checkpoints" / "last.ckpt"
     assert checkpoint.is_file() and len(list((part / "checkpoints").glob("step*.ckpt"))) == 1
@@ -139,10 +133,15 @@ def test_trains_on_clips_preprocessed_from_the_real_videos(realvideos_work: Path
 
 
 @pytest.mark.parametrize("overrides", [[], ["model=b7_seq_416", "trainer=ddp", "data=dfdc"], ["experiment=rf_b0"]])
-def test_train_without_data_root_stops_with_one_line(overrides: list[str], tmp_path: Path) -> None:
-    """The README's commands without `data.root=`: one line naming the setting, before any model is built."""
-    command = [sys.executable, "train.py", *overrides, f"hydra.run.dir={tmp_path}"]
+def test_train_needs_the_index_not_the_videos(overrides: list[str], tmp_path: Path) -> None:
+    """The README's commands without `data.root=` (training never reads the videos) and without an index: one line
+    naming the missing index and the command that makes it, before any model is built."""
+    command = [sys.executable, "train.py", *overrides, f"paths.work_dir={tmp_path}", f"hydra.run.dir={tmp_path}"]
     out = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert out.returncode != 0
-    assert "config error: set data.root (e.g. data.root=...)" in out.stderr, out.stderr[-2000:]
+    assert "data.root" not in out.stderr.replace("data.root=<videos>", ""), out.stderr[-2000:]
+    error = [line for line in out.stderr.splitlines() if line.startswith("data error:")]
+    assert len(error) == 1, out.stderr[-2000:]
+    assert f"{tmp_path}/" in error[0] and "index.parquet: clip index not found" in error[0]
+    assert "python preprocess.py data=" in error[0]
     assert "Traceback" not in out.stderr

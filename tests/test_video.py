@@ -14,7 +14,7 @@ from src.video.io import (
     probe,
     write_video,
 )
-from tests.conftest import REALVIDEO_IDS, require_realvideos, synthetic_frames
+from tests.helpers import REALVIDEO_IDS, require_realvideos, synthetic_frames
 
 PORTRAIT = {"dfdc/brtujopkby.mp4", "dfdc/yhffcuhhjy.mp4"}
 

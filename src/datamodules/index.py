@@ -28,7 +28,10 @@ def read_clip_index(path: str | os.PathLike) -> pd.DataFrame:
     """The index as a DataFrame, checked for the columns training needs."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: clip index not found (run preprocess.py up to the index stage)")
+        raise FileNotFoundError(
+            f"{path}: clip index not found; make it first with "
+            "`python preprocess.py data=<dataset> data.root=<videos>` (same data= and paths.work_dir as here)"
+        )
     index = read_index(path)  # refuses an index written under another schema version
     missing = [c for c in REQUIRED_COLUMNS if c not in index.columns]
     if missing:

@@ -22,7 +22,8 @@ import torch.distributed as dist
 from torch.utils.data import Sampler
 
 
-def _world(world_size: int | None, rank: int | None) -> tuple[int, int]:
+def world_and_rank(world_size: int | None, rank: int | None) -> tuple[int, int]:
+    """``(world_size, rank)``: the given values, else the initialised process group's, else ``(1, 0)``."""
     distributed = dist.is_available() and dist.is_initialized()
     world_size = world_size if world_size is not None else (dist.get_world_size() if distributed else 1)
     rank = rank if rank is not None else (dist.get_rank() if distributed else 0)
@@ -47,7 +48,7 @@ class ResumableRandomSampler(Sampler[tuple[int, int]]):
             raise ValueError("ResumableRandomSampler: the dataset is empty")
         if not 0 <= start_batch <= num_batches:
             raise ValueError(f"ResumableRandomSampler: start_batch {start_batch} outside [0, {num_batches}]")
-        self.world_size, self.rank = _world(world_size, rank)
+        self.world_size, self.rank = world_and_rank(world_size, rank)
         self.num_samples, self.batch_size, self.num_batches = num_samples, batch_size, num_batches
         self.start_batch, self.seed, self.shuffle = start_batch, seed, shuffle
         self.per_rank = math.ceil(num_samples / self.world_size)
@@ -75,7 +76,7 @@ class ResumableRandomSampler(Sampler[tuple[int, int]]):
 
 class ShardSampler(Sampler[int]):
     def __init__(self, num_samples: int, world_size: int | None = None, rank: int | None = None) -> None:
-        self.world_size, self.rank = _world(world_size, rank)
+        self.world_size, self.rank = world_and_rank(world_size, rank)
         self.num_samples = num_samples
 
     def __iter__(self) -> Iterator[int]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from src.demo.run import REPO_ROOT, run_demo
+from src.demo.run import run_demo
 from src.utils.cli import parse_args, setting
+from src.utils.paths import REPO_ROOT
 
 
 @dataclass

@@ -27,8 +27,8 @@ from src.faces.detectors.compose import compose_detector
 from src.inference.pipeline import Predictor
 from src.utils.config import compose_config
 from src.utils.io import atomic_path, read_json
+from src.utils.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # The demo's faces are 50-60 px in 176×144 clips, and its SBI fakes are blurred or sharpened on purpose: MTCNN scores
 # some of them 0.92-0.97, under the default's 0.97 (a guard against patterned cloth in 1080p DFDC frames).
 DETECTOR = ["detector.min_score=0.9"]

@@ -17,6 +17,7 @@ import torch
 from hydra.utils import instantiate
 from torch import nn
 
+from src.faces.align import crop
 from src.inference.aggregation import MemberOutput
 from src.inference.crops import CropRecipe, Layout, TrackCrops, Unit
 from src.inference.timing import StageTimer
@@ -34,8 +35,7 @@ class SampledFrames:
         self._row = {int(i): r for r, i in enumerate(np.asarray(self.indices).tolist())}
 
     def crop(self, frame: int, box: np.ndarray) -> np.ndarray:
-        x1, y1, x2, y2 = (int(v) for v in box)
-        return self.frames[self._row[int(frame)], y1:y2, x1:x2]
+        return crop(self.frames[self._row[int(frame)]], box)
 
 
 @dataclass

@@ -23,13 +23,13 @@ import torch
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
 from src.inference import plots
+from src.models.metrics import KAGGLE_EPS
 from src.utils.cli import parse_args, setting
 from src.utils.config import one_line
 from src.utils.io import atomic_open
 from src.video.sources import LABELS, ffpp_record, read_labels_csv
 
 log = logging.getLogger(__name__)
-KAGGLE_EPS = 1e-15
 
 
 def load_submission(path: str | Path) -> pd.DataFrame:

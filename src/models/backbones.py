@@ -4,24 +4,20 @@ Real users take ImageNet weights from the timm hub (``pretrained=True``: ``tf_ef
 Noisy-Student B7 that NTechLab converted from TF by hand) or from a local file (``pretrained_file``: offline
 machines, NTech's own ``noisy_student_efficientnet-b7.pth``). A local file may hold timm names or lukemelas
 ``efficientnet_pytorch`` names (renamed on the fly); a classifier of another shape than the model's (1000 ImageNet
-classes vs our 1 logit) is left at its fresh init, as NTech did. Files are read as safetensors or with
-``torch.load(weights_only=True)``: nothing is unpickled.
+classes vs our 1 logit) is left at its fresh init, as NTech did. Files are read by
+:func:`src.utils.weights.read_weights` (safetensors or ``torch.load(weights_only=True)``, sha256 checked).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-from collections.abc import Mapping
-from pathlib import Path
 
 import timm
-import torch
-from safetensors.torch import load_file
 from torch import nn
 
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
+from src.utils.weights import read_weights
 
 log = logging.getLogger(__name__)
 
@@ -40,33 +36,6 @@ def create_backbone(
     if pretrained_file is not None:
         load_pretrained_file(model, pretrained_file, pretrained_sha256)
     return model
-
-
-def sha256sum(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_weights(path: str | os.PathLike, sha256: str | None = None) -> dict[str, torch.Tensor]:
-    """Tensors of a safetensors or torch weights file (plain dict or ``{'state_dict': ...}``), checksum verified."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: weights file not found")
-    if sha256 is not None and (actual := sha256sum(path)) != sha256.lower():
-        raise ValueError(f"{path}: sha256 {actual} does not match the expected {sha256}")
-    try:
-        if path.suffix == ".safetensors":
-            return load_file(path)
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated file, foreign pickle, bad header: one line naming the file
-        raise ValueError(f"{path}: cannot read weights ({type(err).__name__}: {str(err).splitlines()[0]})") from err
-    state = obj.get("state_dict", obj) if isinstance(obj, Mapping) else None
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: not a state dict of tensors")
-    return dict(state)
 
 
 def load_pretrained_file(model: nn.Module, path: str | os.PathLike, sha256: str | None = None) -> None:

@@ -21,9 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from src.models.backbones import sha256sum
 from src.models.ntech.checkpoints import load_ntech_checkpoint
 from src.utils.io import atomic_path
+from src.utils.weights import sha256sum
 
 NET_PREFIX = "net."
 SPEC_KEYS = ("name", "net", "input", "output", "val_transform")

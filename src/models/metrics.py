@@ -12,7 +12,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.functional.classification import binary_auroc
 
-EPS = 1e-15
+KAGGLE_EPS = 1e-15
 
 
 class VideoMetrics(Metric):
@@ -42,7 +42,7 @@ class VideoMetrics(Metric):
         )
         score = torch.zeros_like(count).index_add_(0, inverse, prob) / count
         truth = torch.zeros(len(videos), dtype=torch.long, device=prob.device).scatter_(0, inverse, label)
-        clipped = score.clamp(EPS, 1 - EPS)
+        clipped = score.clamp(KAGGLE_EPS, 1 - KAGGLE_EPS)
         loss = -(truth * clipped.log() + (1 - truth) * (1 - clipped).log())
         nan = torch.tensor(float("nan"), dtype=prob.dtype, device=prob.device)
         per_class = {

@@ -113,8 +113,8 @@ class Upstream:
         raise FileNotFoundError(f"{path}: missing; run the {stage} stage for this video first")
 
     def info(self, record: VideoRecord) -> VideoInfo:
-        path = self.ctx.artifact("probe", record, ".json")
-        return VideoInfo.from_dict(read_json(path)["info"]) if path.is_file() else probe(record.path)
+        """The probe stage's result for ``record``, or a fresh probe if that stage did not run."""
+        return probed_info(self.ctx, record) or probe(record.path)
 
 
 def probed_info(ctx: StageContext, record: VideoRecord) -> VideoInfo | None:
@@ -122,6 +122,4 @@ def probed_info(ctx: StageContext, record: VideoRecord) -> VideoInfo | None:
     path = ctx.artifact("probe", record, ".json")
     if not path.is_file():
         return None
-    fields = read_json(path)["info"]
-    fields.pop("duration", None)
-    return VideoInfo(**fields)
+    return VideoInfo.from_dict(read_json(path)["info"])

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from omegaconf import Container, DictConfig, ListConfig, OmegaConf
 
+from src.utils.paths import CONF_DIR
+
 # The one place that knows where the configs live; the entry points name it relative to themselves (@hydra.main).
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def compose_config(name: str | None = None, overrides: Sequence[str] = ()) -> DictConfig:

@@ -5,33 +5,24 @@ Every item is a dict: ``input`` float (T, 3, H, W), ``target`` float (T,) (the p
 (1 FAKE, 0 REAL), ``video`` (number of the video within the dataset: the grouping key of the video-level metrics)
 and ``index`` (the sample number: a distributed sampler's padding duplicates count once).
 
-A key is a sample number, or ``(number, seed)`` from :class:`~src.datamodules.samplers.ResumableRandomSampler`:
-all randomness of a sample (compression, augmentation, mixup λ) comes from that seed, not from worker state, so a
-resumed run sees exactly the samples an uninterrupted one would. A clip that cannot be read is reported once (one
-line naming the file and the cause) and replaced by the next readable sample, so a long run goes on.
+Keys and unreadable clips are handled by :class:`~src.datamodules.clips.ClipSamples`: with a key from
+:class:`~src.datamodules.samplers.ResumableRandomSampler`, all randomness of a sample (compression, augmentation,
+mixup λ) comes from its seed.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import zlib
 from collections.abc import Sequence
-from pathlib import Path
 
 import albumentations as A
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
+from src.datamodules.clips import ClipSamples
 from src.datamodules.index import aligned_pairs
 from src.datamodules.ntech.compression import CompressionParams, VideoCompression, remap_indices
-from src.video.io import VideoInfo, VideoReadError, open_video
-
-log = logging.getLogger(__name__)
-
-SampleKey = int | tuple[int, int]
 
 
 def fit_offsets(offsets: Sequence[int], num_frames: int) -> np.ndarray:
@@ -42,50 +33,7 @@ def fit_offsets(offsets: Sequence[int], num_frames: int) -> np.ndarray:
     return np.clip(offsets + shift, 0, num_frames - 1)
 
 
-class _ClipSamples(Dataset):
-    def __init__(self, root: str | os.PathLike, frames: Sequence[int], transform: A.Compose, seed: int) -> None:
-        self.root = Path(root)
-        self.frames = list(frames)
-        self.transform = transform
-        self.seed = seed
-        self._reported: set[str] = set()
-
-    def __len__(self) -> int:
-        raise NotImplementedError
-
-    def _sample(self, index: int, seed: int) -> dict:
-        raise NotImplementedError
-
-    def __getitem__(self, key: SampleKey) -> dict:
-        index, seed = key if isinstance(key, tuple) else (key, zlib.crc32(f"{self.seed}/{key}".encode()))
-        for attempt in range(len(self)):
-            current = (index + attempt) % len(self)
-            try:
-                return self._sample(current, seed)
-            except VideoReadError as err:
-                if err.path not in self._reported:
-                    self._reported.add(err.path)
-                    log.error("%s (sample %d replaced by the next readable one)", err, current)
-        raise RuntimeError(f"no readable clip among the {len(self)} samples under {self.root}")
-
-    def _read(self, row: pd.Series, indices: np.ndarray) -> np.ndarray:
-        """Frames ``indices`` (sorted) of the clip of ``row``, RGB uint8 (N, H, W, 3); decord, one thread."""
-        path = self.root / row["clip_path"]
-        info = VideoInfo(str(path), int(row["num_frames"]), float(row["fps"]), int(row["width"]), int(row["height"]),
-                         0, "h264", "")  # fmt: skip
-        with open_video(path, "decord", info=info) as reader:
-            return reader.read(indices)
-
-    def _augment(self, images: np.ndarray, seed: int | None = None) -> torch.Tensor:
-        """One albumentations call (shared parameters) on (N, H, W, 3) → float tensor (N, 3, H, W); ``seed``
-        restarts the pipeline's random streams, ``None`` continues them."""
-        if seed is not None:
-            self.transform.set_random_seed(seed)
-        out = self.transform(images=np.ascontiguousarray(images))["images"]
-        return torch.from_numpy(np.ascontiguousarray(out.transpose(0, 3, 1, 2)))
-
-
-class ClipDataset(_ClipSamples):
+class ClipDataset(ClipSamples):
     """One clip per sample, target = its label on every frame (validation; training without pairs)."""
 
     def __init__(
@@ -111,7 +59,7 @@ class ClipDataset(_ClipSamples):
         return {"input": frames, "target": target, "label": label, "video": int(self.videos[index]), "index": index}
 
 
-class PairDataset(_ClipSamples):
+class PairDataset(ClipSamples):
     """NTech's mixup of aligned pairs: ``input = (1 - λ) · real + λ · fake``, ``target = λ``, λ ~ Beta(α, α).
 
     ``sequence_mode`` (sequence model): one λ per clip and one set of augmentation parameters for all frames of both

@@ -20,18 +20,16 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.data.auto_augment import auto_augment_transform
 from timm.data.random_erasing import RandomErasing
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class AutoAugment(A.ImageOnlyTransform):
     """timm AutoAugment on uint8 RGB (NTech: ``'original-mstd0.5'`` at p 0.5, fill = the ImageNet mean in 0..255,
     translate_const = ``int(0.45 · min(H, W))`` of the image it sees, random bilinear/bicubic resampling)."""
 
-    def __init__(self, policy: str = "original-mstd0.5", mean: Sequence[float] = IMAGENET_MEAN, p: float = 0.5):
+    def __init__(self, policy: str = "original-mstd0.5", mean: Sequence[float] = IMAGENET_DEFAULT_MEAN, p: float = 0.5):
         super().__init__(p=p)
         self.policy = policy
         self.fill = tuple(round(255 * m) for m in mean)
@@ -96,8 +94,8 @@ def ntech_train(
     auto_augment: str | None = "original-mstd0.5",
     auto_augment_p: float = 0.5,
     erasing_p: float = 0.0,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+    std: Sequence[float] = IMAGENET_DEFAULT_STD,
 ) -> A.Compose:
     """SmallestMaxSize(min_size) → [PadIfNeeded(crop, reflect-101)] → HFlip → RandomCrop(crop) → AutoAugment →
     Normalize → [RandomErasing]. ``pad`` is the large_crop model (min_size 192 < crop height 224)."""
@@ -119,8 +117,8 @@ def ntech_eval(
     min_size: int,
     crop: tuple[int, int],
     pad: bool = False,
-    mean: Sequence[float] = IMAGENET_MEAN,
-    std: Sequence[float] = IMAGENET_STD,
+    mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+    std: Sequence[float] = IMAGENET_DEFAULT_STD,
 ) -> A.Compose:
     """SmallestMaxSize(min_size) → [PadIfNeeded] → CenterCrop(crop) → Normalize (NTech's test pipelines)."""
     height, width = crop

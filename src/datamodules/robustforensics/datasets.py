@@ -4,9 +4,10 @@
   image lists (``<tube> 1 30 10``).
 - :class:`TubeClips` (SlowFast): one sample per tube, a 128-frame window read every ``step`` frames (32×4, 16×8).
 
-Items follow :mod:`src.datamodules.ntech.datasets`: ``input`` ((3, H, W) images, (3, T, H, W) clips), ``label`` (1 FAKE,
-0 REAL: the cross-entropy target), ``video`` and ``index``; keys may carry the sample's seed, which then drives all
-of its randomness (crop window, augmentation). A clip that cannot be read is reported once and skipped.
+Items follow :mod:`src.datamodules.ntech.datasets` (both derive :class:`~src.datamodules.clips.ClipSamples`):
+``input`` ((3, H, W) images, (3, T, H, W) clips), ``label`` (1 FAKE, 0 REAL: the cross-entropy target), ``video``
+and ``index``; keys may carry the sample's seed, which then drives all of its randomness (crop window,
+augmentation). A clip that cannot be read is reported once and skipped.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from src.datamodules.ntech.datasets import _ClipSamples
+from src.datamodules.clips import ClipSamples
 from src.datamodules.robustforensics.frames import strided_frames, temporal_center_crop, temporal_random_crop
 
 
-class _Tubes(_ClipSamples):
+class _Tubes(ClipSamples):
     def __init__(
         self, clips: pd.DataFrame, root: str | os.PathLike, transform: A.Compose, channel_order: str, seed: int
     ) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 from torch.utils.data import Sampler
 
-from src.datamodules.samplers import _world
+from src.datamodules.samplers import world_and_rank
 
 
 def given_iteration_indices(num_samples: int, per_rank: int, world_size: int, rank: int, seed: int = 0) -> np.ndarray:
@@ -50,7 +50,7 @@ class GivenIterationSampler(Sampler[tuple[int, int]]):
     ) -> None:
         if not 0 <= start_batch <= num_batches:
             raise ValueError(f"GivenIterationSampler: start_batch {start_batch} outside [0, {num_batches}]")
-        self.world_size, self.rank = _world(world_size, rank)
+        self.world_size, self.rank = world_and_rank(world_size, rank)
         self.num_samples, self.batch_size, self.num_batches = num_samples, batch_size, num_batches
         self.start_batch, self.seed = start_batch, seed
 

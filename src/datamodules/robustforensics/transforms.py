@@ -15,9 +15,8 @@ from collections.abc import Sequence
 
 import albumentations as A
 import cv2
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)  # Xception (on BGR input)
 KINETICS_MEAN = (110.63666788 / 255, 103.16065604 / 255, 96.29023126 / 255)  # SlowFast, RGB
 KINETICS_STD = (38.7568578 / 255, 37.88248729 / 255, 40.02898126 / 255)
@@ -35,7 +34,10 @@ def _robustness(brightness_contrast: bool, jpeg: bool, motion_blur: bool) -> lis
 
 
 def image_train(
-    size: int, min_scale: float = 0.88, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+    size: int,
+    min_scale: float = 0.88,
+    mean: Sequence[float] = IMAGENET_DEFAULT_MEAN,
+    std: Sequence[float] = IMAGENET_DEFAULT_STD,
 ) -> A.Compose:
     """RandomResizedCrop(area min_scale²…1, square) → HFlip → BC(0.25, 0.1) → JPEG 50–100 (p 0.2) → MotionBlur 3–7."""
     return A.Compose(
@@ -48,7 +50,9 @@ def image_train(
     )
 
 
-def image_val(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> A.Compose:
+def image_val(
+    size: int, mean: Sequence[float] = IMAGENET_DEFAULT_MEAN, std: Sequence[float] = IMAGENET_DEFAULT_STD
+) -> A.Compose:
     return A.Compose([A.Resize(size, size), A.Normalize(mean=mean, std=std)])
 
 

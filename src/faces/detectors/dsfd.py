@@ -6,15 +6,13 @@ input: :class:`LongSideResizePad` (longer side 512, padded to 32)."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
-from src.faces.detectors.base import FrameDetections
-from src.faces.detectors.torch_detector import BatchedDetector, decode_boxes, load_network
+from src.faces.detectors.ssd import SSDDetector
+from src.faces.detectors.torch_detector import decode_boxes
 from src.faces.detectors.transforms import AreaResize, InputTransform
 from src.faces.detectors.weights import WeightsFile
 
@@ -41,7 +39,7 @@ def dsfd_priors(feature_sizes: list[tuple[int, int]], image_hw: tuple[int, int])
     return torch.cat(levels).clamp(0.0, 1.0).float()
 
 
-class DSFDDetector(BatchedDetector):
+class DSFDDetector(SSDDetector):
     """DSFD ResNet-152 with SSD decoding and torchvision NMS (no landmarks)."""
 
     def __init__(
@@ -54,55 +52,20 @@ class DSFDDetector(BatchedDetector):
         top_k: int = 5000,
         nms_threshold: float = 0.3,
         keep_threshold: float = 0.3,
-        mean_bgr: tuple[float, float, float] = (104.0, 117.0, 123.0),
-        device: str = "auto",
-        fp16: bool = False,
         batch_size: int = 4,
+        **common,  # mean_bgr, device, fp16: see SSDDetector
     ):
-        super().__init__(name, device, fp16, batch_size)
-        self.weights = None if weights is None else WeightsFile.of(weights, name)
-        self.net = load_network(net, self.weights).to(self.device, self.dtype)
-        self.transform = transform or AreaResize()
-        self.confidence_threshold = confidence_threshold
-        self.top_k = top_k
-        self.nms_threshold = nms_threshold
-        self.keep_threshold = keep_threshold
-        self.mean_bgr = tuple(mean_bgr)
-        self._priors: dict[tuple, torch.Tensor] = {}
+        transform = transform or AreaResize()
+        thresholds = (confidence_threshold, nms_threshold, keep_threshold)
+        super().__init__(net, transform, name, *thresholds, batch_size, top_k=top_k, weights=weights, **common)
 
-    @property
-    def config(self) -> dict[str, Any]:
-        return super().config | {
-            "weights": None if self.weights is None else self.weights.to_dict(),
-            "transform": self.transform.config,
-            "confidence_threshold": self.confidence_threshold,
-            "top_k": self.top_k,
-            "nms_threshold": self.nms_threshold,
-            "keep_threshold": self.keep_threshold,
-            "mean_bgr": list(self.mean_bgr),
-        }
-
-    def priors(self, feature_sizes: list[tuple[int, int]], image_hw: tuple[int, int]) -> torch.Tensor:
-        key = (tuple(feature_sizes), image_hw)
-        if key not in self._priors:
-            self._priors[key] = dsfd_priors(feature_sizes, image_hw).to(self.device)
-        return self._priors[key]
-
-    def _detect_batch(self, frames: np.ndarray) -> list[FrameDetections]:
+    def _decode(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, None]:
         inputs = self.transform(frames, self.mean_bgr, self.device, self.dtype)
         loc, logits, feature_sizes = self.net(inputs.images)
-        priors = self.priors(feature_sizes, tuple(inputs.images.shape[-2:]))
+        image_hw = tuple(inputs.images.shape[-2:])
+        priors = self.cached_priors((tuple(feature_sizes), image_hw), lambda: dsfd_priors(feature_sizes, image_hw))
         # NTech scales the boxes (normalised to the padded input) by the unpadded size: exact when no padding.
         in_h, in_w = inputs.size
         scale = torch.tensor([in_w, in_h, in_w, in_h], device=self.device, dtype=torch.float32) / inputs.factor
         boxes = decode_boxes(loc.float(), priors, VARIANCES) * scale
-        scores = logits.float().softmax(dim=-1)[..., 1]
-        return [self._select(boxes[i], scores[i]) for i in range(len(frames))]
-
-    def _select(self, boxes: torch.Tensor, scores: torch.Tensor) -> FrameDetections:
-        candidates = torch.nonzero(scores > self.confidence_threshold).squeeze(1)
-        candidates = candidates[scores[candidates].argsort(descending=True)[: self.top_k]]
-        boxes, scores = boxes[candidates], scores[candidates]
-        keep = torchvision.ops.nms(boxes, scores, self.nms_threshold)
-        keep = keep[scores[keep] > self.keep_threshold]
-        return FrameDetections(boxes[keep].cpu().numpy(), scores[keep].cpu().numpy())
+        return boxes, logits.float().softmax(dim=-1)[..., 1], None

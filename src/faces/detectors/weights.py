@@ -28,16 +28,13 @@ from typing import IO, Any
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
+from timm.models import clean_state_dict
 from tqdm.auto import tqdm
 
 from src.utils.io import atomic_path
+from src.utils.weights import CHUNK, WeightsError, read_weights, sha256sum
 
 log = logging.getLogger(__name__)
-CHUNK = 1 << 20
-
-
-class WeightsError(RuntimeError):
-    """A weight file is missing, unverifiable or does not match its checksum; ``str()`` is one line."""
 
 
 @dataclass(frozen=True)
@@ -77,22 +74,9 @@ class WeightsFile:
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A plain state dict from ``path`` (tensors only, never arbitrary pickles), without DataParallel's ``module.``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a loadable PyTorch state dict ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsError(f"{path}: expected a plain state dict of tensors, got {type(state).__name__}")
-    return {key.removeprefix("module."): value for key, value in state.items()}
-
-
-def sha256sum(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
+    """A checked state dict from ``path`` (:func:`~src.utils.weights.read_weights`), without DataParallel's or
+    torch.compile's key prefixes (timm's ``clean_state_dict``)."""
+    return clean_state_dict(read_weights(path))
 
 
 def fetch(weights: WeightsFile, trust_unverified: bool = False, progress: bool = True) -> Path:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from src.models.backbones import read_weights
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
 from src.models.ntech.sequence import ClipClassifier
+from src.utils.weights import read_weights
 
 
 def ntech_to_ours(ntech_keys: Iterable[str], model: ClipClassifier) -> dict[str, str]:

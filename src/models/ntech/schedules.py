@@ -1,6 +1,6 @@
 """NTechLab's learning-rate schedule (spec ntechlab_detail §3, "Common settings").
 
-The first 100 iterations train only the classifier at the constant base lr (:class:`~src.models.callbacks.
+The first 100 iterations train only the classifier at the constant base lr (:class:`~src.models.ntech.callbacks.
 HeadOnlyWarmup`); then the lr decays linearly, ``(MAX_ITERS - k) / MAX_ITERS`` at the k-th step after the warm-up:
 0.005 → 5e-6 over 100k iterations.
 """

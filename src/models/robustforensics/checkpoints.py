@@ -3,7 +3,7 @@
 A seed checkpoint is ``{'step', 'arch', 'state_dict', 'best_loss', 'optimizer'}`` saved by ``torch.save`` from a
 DDP-wrapped model, so every key starts with ``module.`` (Xception: ``module.model.``); inits and the inference
 copies are plain state dicts without the prefix. Only the tensors are used, read with ``weights_only=True``
-(:func:`~src.models.backbones.read_weights`, optionally checked against a sha256).
+(:func:`~src.utils.weights.read_weights`, optionally checked against a sha256).
 EfficientNet checkpoints carry lukemelas ``efficientnet_pytorch`` names and are renamed to timm's on the fly.
 """
 
@@ -15,8 +15,8 @@ import os
 import torch
 from torch import nn
 
-from src.models.backbones import read_weights
 from src.models.efficientnet_keys import lukemelas_to_timm, stage_depths
+from src.utils.weights import read_weights
 
 log = logging.getLogger(__name__)
 
