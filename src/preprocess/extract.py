@@ -100,6 +100,9 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
     def output(record: VideoRecord) -> Path:
         return ctx.artifact("clips", record, ".json")
 
+    settings = {"encoder": encoder.config, "pairing": pairing.config, "backend": backend}
+    made_by = ctx.provenance("extract", CLIPS_SCHEMA_VERSION, settings, ("tracks", ".json"))
+
     def process(record: VideoRecord) -> None:
         document = read_tracks(upstream.require("track", "tracks", record, ".json"))
         info = VideoInfo.from_dict(document["info"])
@@ -126,6 +129,7 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
             "pairing": {"original": record.original, "status": status, **pairing.config},
             "seconds": round(time.perf_counter() - start, 3),
             "clips": entries,
+            "made_by": made_by.made_by(record),
         }
         write_json(output(record), manifest)
         made["clips"] += len(entries)
@@ -162,7 +166,7 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
         paired = sum(1 for c in clips if c.pair_clip)
         return clips, f"{paired} of {len(clips)} clips paired ({rule.geometry} geometry)"
 
-    report = ctx.run("extract", process, output)
+    report = ctx.run("extract", process, output, made_by)
     report.stats = made
     return report
 

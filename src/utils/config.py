@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
 
 
@@ -34,3 +38,22 @@ def one_line(exc: BaseException) -> str:
     if isinstance(exc, InstantiationException) and exc.__cause__ is not None:
         exc = exc.__cause__
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def check_shard(shard: object, num_shards: object) -> None:
+    """``shard=i num_shards=n`` must be integers with 0 <= i < n."""
+    if not isinstance(num_shards, int) or isinstance(num_shards, bool) or num_shards < 1:
+        raise SystemExit(f"config error: num_shards must be a whole number >= 1, got {num_shards!r}")
+    if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < num_shards:
+        raise SystemExit(f"config error: shard must be a whole number 0 <= shard < {num_shards}, got {shard!r}")
+
+
+def check_writable(folder: str | os.PathLike, setting: str) -> None:
+    """Create ``folder`` and write a file there now, so an unwritable output stops the run before any work."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise SystemExit(f"config error: {setting}={folder} is not writable ({one_line(exc)})") from None
