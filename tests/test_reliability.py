@@ -380,3 +380,27 @@ def test_an_index_without_validation_and_videos_without_clips_are_said(dataset, 
     extract_stage(ctx, NtechTracker().pairing, ClipEncoder())
     index_stage(ctx, val_fraction=0.0)
     assert "every labelled clip is in train, none in val" in caplog.text
+
+
+def test_train_ckpt_path_that_is_not_a_checkpoint_is_one_line_naming_it(tmp_path):
+    from train import check_checkpoint
+
+    notes = tmp_path / "notes.ckpt"
+    notes.write_text("not a checkpoint")
+    with pytest.raises(SystemExit, match=r"ckpt_path=.*notes\.ckpt: not a checkpoint"):
+        check_checkpoint(str(notes))
+    with pytest.raises(SystemExit, match=r"ckpt_path=.*absent\.ckpt: no such checkpoint file"):
+        check_checkpoint(str(tmp_path / "absent.ckpt"))
+    check_checkpoint("last")  # Lightning's own keywords pass
+
+
+def test_sigterm_in_training_saves_a_checkpoint_by_default():
+    callbacks = OmegaConf.load(REPO_ROOT / "conf" / "callbacks" / "default.yaml")
+    assert callbacks.model_checkpoint.save_on_exception  # Lightning raises SIGTERMException into on_exception
+
+
+def test_faces_too_few_for_a_track_are_not_called_no_face():
+    from src.inference.batch import status_words
+
+    assert status_words("no_track") == "faces found but too few to form a track"
+    assert status_words("no_face") == "no face"

@@ -31,6 +31,11 @@ from src.video.sources import VideoRecord
 log = logging.getLogger(__name__)
 STAGE = "predict"
 REPORT_SCHEMA_VERSION = 1
+STATUS_WORDS = {"no_track": "faces found but too few to form a track"}
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS.get(status, status.replace("_", " "))
 
 
 def video_identity(record: VideoRecord) -> dict[str, object]:
@@ -109,7 +114,7 @@ def predict_videos(
         write_json(output(record), result.to_report() | {"made_by": provenance.made_by(record)})
         timings.append(result.timings)
         if result.status != "ok":
-            log.warning("%s: %s, fallback %.2f", record.video_id, result.status.replace("_", " "), result.score)
+            log.warning("%s: %s, fallback %.2f", record.video_id, status_words(result.status), result.score)
 
     stage = None
     try:
@@ -221,7 +226,7 @@ def collect(
             continue
         rows[record.video_id] = float(report["score"])
         if report["status"] != "ok":
-            fallbacks[record.video_id] = report["status"].replace("_", " ")
+            fallbacks[record.video_id] = status_words(report["status"])
         member_failures += [
             {"video_id": record.video_id, "member": m["name"], "error": m["error"]}
             for m in report["members"]

@@ -402,8 +402,8 @@ def mp4_truncation(path: Path) -> str | None:
                 length = int.from_bytes(header[8:16], "big")
             elif length == 0:
                 length = size - offset
-            if length < 8 or not (kind.isascii() and kind.isprintable() and kind.strip()):
-                return None  # not a box: garbage, not a file cut short
+            if length < 8 or not (kind.isascii() and kind.isprintable()) or (offset == 0 and kind != "ftyp"):
+                return None  # not an MP4, or garbage: not a file cut short
             boxes.append(kind)
             if offset + length > size:
                 return (
