@@ -404,3 +404,16 @@ def test_faces_too_few_for_a_track_are_not_called_no_face():
 
     assert status_words("no_track") == "faces found but too few to form a track"
     assert status_words("no_face") == "no face"
+
+
+def test_training_refuses_an_index_made_by_another_tracker(dataset):  # noqa: F811
+    from src.datamodules.index import read_clip_index
+
+    ctx, _ = dataset
+    probe_stage(ctx)
+    track_stage(ctx, NtechTracker(clip_length=16))
+    extract_stage(ctx, NtechTracker().pairing, ClipEncoder())
+    index_stage(ctx, val_fraction=0.0)
+    assert len(read_clip_index(ctx.work_dir / "index.parquet", "ntech")) == 3
+    with pytest.raises(ValueError, match=r"clips made by tracker ntech, this model's recipe needs tracker=tubes"):
+        read_clip_index(ctx.work_dir / "index.parquet", "tubes")

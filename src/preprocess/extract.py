@@ -29,7 +29,7 @@ from src.faces.tracking import Track
 from src.preprocess.runner import PIPELINE, StageContext, Upstream
 from src.preprocess.track import read_tracks
 from src.utils.io import write_json
-from src.utils.runner import StageReport
+from src.utils.runner import Provenance, StageReport
 from src.video.io import Backend, VideoInfo, VideoWriter, open_video
 from src.video.sources import VideoRecord
 
@@ -101,7 +101,15 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
         return ctx.artifact("clips", record, ".json")
 
     settings = {"encoder": encoder.config, "pairing": pairing.config, "backend": backend}
-    made_by = ctx.provenance("extract", CLIPS_SCHEMA_VERSION, settings, ("tracks", ".json"))
+
+    def inputs(record: VideoRecord) -> dict:  # a fake's clips are paired with its original's: both tracks count
+        original = records.get(record.original) if record.original else None
+        fingerprint = ctx.fingerprint
+        return {"tracks": fingerprint("tracks", record, ".json")} | (
+            {"original_tracks": fingerprint("tracks", original, ".json")} if original else {}
+        )
+
+    made_by = Provenance("extract", CLIPS_SCHEMA_VERSION, settings, inputs)
 
     def process(record: VideoRecord) -> None:
         document = read_tracks(upstream.require("track", "tracks", record, ".json"))
