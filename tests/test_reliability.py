@@ -417,3 +417,55 @@ def test_training_refuses_an_index_made_by_another_tracker(dataset):  # noqa: F8
     assert len(read_clip_index(ctx.work_dir / "index.parquet", "ntech")) == 3
     with pytest.raises(ValueError, match=r"clips made by tracker ntech, this model's recipe needs tracker=tubes"):
         read_clip_index(ctx.work_dir / "index.parquet", "tubes")
+
+
+def test_only_temporaries_of_gone_writers_are_removed(tmp_path):
+    from src.utils.io import remove_stale_temporaries, temporary_prefix
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine, gone = tmp_path / f"{temporary_prefix()}a.json", tmp_path / f"{temporary_prefix(dead.pid)}b.json"
+    live = tmp_path / f"{temporary_prefix(os.getppid())}c.json"  # a live process: perhaps another shard
+    other_host = tmp_path / ".tmp-otherhost-1-d.json"
+    for path in (mine, gone, live, other_host):
+        path.write_text("{}")
+    assert remove_stale_temporaries(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_host.name])
+
+
+def test_a_full_disk_stops_the_stage_instead_of_failing_every_item(tmp_path):
+    import errno
+
+    from src.utils.runner import run_stage
+
+    calls = []
+
+    def process(item):
+        calls.append(item)
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / f"{item}.json"))
+
+    with pytest.raises(OSError, match="No space left"):
+        run_stage("s", list("abc"), process, lambda i: tmp_path / f"{i}.json", key=str, report_dir=tmp_path)
+    assert calls == ["a"] and "No space left" in (tmp_path / "s-shard0of1.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_preprocess_with_one_line_and_keeps_finished_videos(tmp_path):
+    root = tmp_path / "data"
+    for i in range(10):
+        VideoWriterHelper.write(root / f"v{i}.mp4", seed=i)
+    work = tmp_path / "work"
+    command = [sys.executable, "preprocess.py", "data=folder", f"data.root={root}", "data.labels=null"]
+    command += [f"data.work_dir={work}", "run=[probe,detect]", "progress=false", f"hydra.run.dir={tmp_path / 'h'}"]
+    proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not list((work / "detections").glob("*.npz")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode not in (0, -signal.SIGTERM), stderr[-2000:]
+    assert "preprocess: stage detect: interrupted (SIGTERM)" in stderr and "Traceback" not in stderr, stderr[-2000:]
+    finished = sorted(p.name for p in (work / "detections").glob("*.npz"))
+    assert finished and not list((work / "detections").glob(".tmp-*"))
+    again = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
+    assert f"{len(finished)} already done" in again.stdout, again.stdout + again.stderr[-2000:]
