@@ -469,3 +469,33 @@ def test_sigterm_stops_preprocess_with_one_line_and_keeps_finished_videos(tmp_pa
     assert finished and not list((work / "detections").glob(".tmp-*"))
     again = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
     assert f"{len(finished)} already done" in again.stdout, again.stdout + again.stderr[-2000:]
+
+
+class SigtermAt:
+    """A callback that sends this process SIGTERM after training step ``step`` (what Slurm does at a time limit)."""
+
+    def __new__(cls, step: int):
+        import pytorch_lightning as pl
+
+        class Sender(pl.Callback):
+            def on_train_batch_end(self, trainer, *args) -> None:
+                if trainer.global_step == step:
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+        return Sender()
+
+
+@pytest.mark.slow
+def test_sigterm_during_training_saves_a_checkpoint_and_exits_with_one_line(tmp_path):
+    from src.datamodules.synthetic import write_synthetic_dataset
+    from tests.test_train_ntech import compose_train, overrides
+    from train import train
+
+    work = tmp_path / "synthetic"
+    write_synthetic_dataset(work, num_originals=4, fakes_per_original=1, val_originals=1)
+    out = tmp_path / "run"
+    extra = ["model.max_steps=50", "model.train_dataset.compression.p=0", "trainer.val_check_interval=40"]
+    extra += ["+callbacks.term._target_=tests.test_reliability.SigtermAt", "+callbacks.term.step=2"]
+    with pytest.raises(SystemExit, match=r"train: interrupted \(SIGTERM\); resume with ckpt_path=.*last\.ckpt") as stop:
+        train(compose_train(*overrides(work, out, *extra)))
+    assert "\n" not in str(stop.value) and (out / "checkpoints" / "last.ckpt").is_file()
