@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from src.utils.io import LOCK_PREFIX, TMP_PREFIX
+
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -205,7 +207,11 @@ def _videos(folder: Path, recursive: bool = True) -> list[Path]:
     """Every entry with a video suffix: a dangling link or a folder named ``x.mp4`` too, so that it is reported
     (the probe says why it cannot be read) instead of silently left out."""
     pattern = "**/*" if recursive else "*"
-    found = [p for p in folder.glob(pattern) if p.suffix.lower() in VIDEO_SUFFIXES]
+    found = [
+        p
+        for p in folder.glob(pattern)
+        if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith((TMP_PREFIX, LOCK_PREFIX))  # in flight
+    ]
     for path in found:
         if not path.is_file():
             log.warning("%s: %s", path, "not a regular file" if path.exists() else "dangling link, file not found")
