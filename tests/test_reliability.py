@@ -113,7 +113,7 @@ def test_two_shards_started_seconds_apart_both_finish_without_failures(tmp_path)
     for proc in done:
         assert proc.returncode == 0 and proc.stdout.split()[0] == "0", proc.stderr[-2000:]
     assert sorted(p.read_text() for p in tmp_path.glob("v*.txt")) == ["begun done"] * 8
-    assert not list(tmp_path.glob(".tmp-*")) and not list(tmp_path.glob(".lock-*"))
+    assert not list(tmp_path.glob(".tmp-*")) and not list(tmp_path.glob(".*.lock"))
 
 
 def test_two_processes_on_the_same_shard_make_each_item_once(tmp_path):

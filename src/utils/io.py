@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 
 TMP_PREFIX = ".tmp-"
-LOCK_PREFIX = ".lock-"
+LOCK_SUFFIX = ".lock"
 HOST = socket.gethostname().replace("-", "_")  # "-" separates the fields of a temporary's name
 
 
@@ -119,13 +119,13 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
 def item_lock(path: str | os.PathLike) -> Iterator[bool]:
     """An exclusive, non-blocking lock on the work that makes ``path``: yields True if this process holds it.
 
-    ``fcntl.flock`` on ``.lock-<name>`` beside ``path``: the kernel releases it when the holder dies, so a crash
-    never leaves a lock behind that blocks a rerun (the empty lock file itself is harmless and removed by the next
-    holder).
+    ``fcntl.flock`` on ``.<name>.lock`` beside ``path`` (hidden, and matching no artifact's suffix): the kernel
+    releases it when the holder dies, so a crash never leaves a lock behind that blocks a rerun (the empty lock file
+    itself is harmless and removed by the next holder).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = path.with_name(f"{LOCK_PREFIX}{path.name}")
+    lock_path = path.with_name(f".{path.name}{LOCK_SUFFIX}")
     fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, FILE_MODE)
     try:
         try:

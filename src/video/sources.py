@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from src.utils.io import LOCK_PREFIX, TMP_PREFIX
+from src.utils.io import TMP_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def _videos(folder: Path, recursive: bool = True) -> list[Path]:
     found = [
         p
         for p in folder.glob(pattern)
-        if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith((TMP_PREFIX, LOCK_PREFIX))  # in flight
+        if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(TMP_PREFIX)  # in flight
     ]
     for path in found:
         if not path.is_file():
