@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import logging
 import warnings
+import zipfile
+from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from src.models.export import model_spec
 from src.utils.config import check_missing
@@ -29,6 +32,7 @@ def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:
     if OmegaConf.is_missing(cfg.data, "root"):
         cfg.data.root = None  # training reads the clip index under data.work_dir; the videos are preprocessing's
     check_missing(cfg)  # the whole config: the logged hyperparameters resolve every value
+    check_checkpoint(cfg.ckpt_path)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.datamodule)
     try:  # a missing index or an empty split stops here with one line, before a B7 is built
@@ -41,9 +45,24 @@ def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:
     module = instantiate(cfg.model.module, _partial_=True)(spec=model_spec(cfg.model))  # spec: data, not built
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    try:  # SIGTERM (Slurm's time limit, timeout, docker stop): ModelCheckpoint(save_on_exception) has saved one
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    except SIGTERMException:
+        last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+        raise SystemExit(f"train: interrupted (SIGTERM); resume with ckpt_path={last or '<checkpoint>'}") from None
     metric = trainer.callback_metrics.get(cfg.optimized_metric)
     return trainer, None if metric is None else float(metric)
+
+
+def check_checkpoint(ckpt_path: str | None) -> None:
+    """``ckpt_path=`` names a checkpoint file written by torch.save (a zip archive), or one of Lightning's keywords."""
+    if ckpt_path is None or ckpt_path in ("last", "best", "hpc", "registry"):
+        return
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise SystemExit(f"config error: ckpt_path={path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):
+        raise SystemExit(f"config error: ckpt_path={path}: not a checkpoint (not a torch.save zip archive)")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

@@ -14,11 +14,23 @@ os.environ["HF_HUB_OFFLINE"] = "1"  # never a download in tests, whatever the sh
 os.environ["WANDB_MODE"] = "offline"
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+import numpy as np
+
+from src.faces.detectors.base import FrameDetections, VideoDetections
+from src.preprocess.runner import StageContext
+from src.video.io import write_video
+from src.video.sources import FolderSource
 from tests.helpers import (
+    HEIGHT,
     MANIFEST,
+    NUM_FRAMES,
     REALVIDEOS,
+    STEP,
+    WIDTH,
     default_detector,
+    face_boxes,
     require_realvideos,
+    synthetic_frames,
     write_tube_clips,
 )
 
@@ -120,3 +132,26 @@ def tube_clips(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     written once per session; copy the index before changing it."""
     root = tmp_path_factory.mktemp("rf_tubes")
     return root, write_tube_clips(root)
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """real.mp4, fake.mp4 (made from it: same geometry), an unpaired fake and a corrupt file, plus detections."""
+    root, work = tmp_path / "data", tmp_path / "work"
+    frames = synthetic_frames(NUM_FRAMES, HEIGHT, WIDTH, seed=1)
+    write_video(root / "real.mp4", frames, fps=25, crf=18)
+    fake = frames.copy()
+    fake[:, 20:68, 30:90] = 255 - fake[:, 20:68, 30:90]
+    write_video(root / "fake.mp4", fake, fps=25, crf=18)
+    write_video(root / "lonely.mp4", synthetic_frames(NUM_FRAMES, HEIGHT, WIDTH, seed=2), fps=25, crf=18)
+    (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
+    (root / "labels.csv").write_text(
+        "filename,label,original\nreal.mp4,REAL,\nfake.mp4,FAKE,real.mp4\nlonely.mp4,FAKE,absent.mp4\ncorrupt.mp4,REAL,\n"
+    )
+    sampled = np.arange(0, NUM_FRAMES, STEP)
+    for name, jitter in (("real.mp4", 0.0), ("fake.mp4", 1.5), ("lonely.mp4", 0.0)):
+        boxes = face_boxes(sampled, jitter)
+        dets = [FrameDetections(b[None], [0.99]) for b in boxes]
+        VideoDetections(sampled, dets, {"detector": {"name": "hand-made"}}).save(work / "detections" / f"{name}.npz")
+    records = FolderSource(root, "labels.csv").records()
+    return StageContext(records, work, progress=False), root

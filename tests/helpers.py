@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import pytorch_lightning as pl
+from omegaconf import DictConfig
 
 from src.faces.detectors.compose import compose_detector
 from src.preprocess.index import write_index
+from src.utils.config import compose_config
 from src.utils.paths import REPO_ROOT
 from src.video.io import open_video, write_video
 
@@ -183,3 +185,32 @@ def write_tube_clips(out_dir: Path, num_frames: int = 140, size: int = 64) -> pd
     index = pd.DataFrame(rows)
     write_index(index, out_dir / "index.parquet")
     return index
+
+
+# The small synthetic dataset of the stage tests (fixture ``dataset`` in conftest).
+NUM_FRAMES, HEIGHT, WIDTH, STEP = 40, 96, 128, 2
+
+
+def face_boxes(frames: np.ndarray, jitter: float = 0.0) -> np.ndarray:
+    x = 30 + frames * 0.5 + jitter * np.sin(frames)
+    return np.stack([x, 20 + 0 * x, x + 40, 20 + 0 * x + 48], axis=1)
+
+
+def overrides(work: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "experiment=smoke",
+        f"data.work_dir={work}",
+        f"paths.root_dir={REPO_ROOT}",
+        f"output_dir={out}",
+        "datamodule.num_workers=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        "trainer.log_every_n_steps=1",
+        "+callbacks.recorder._target_=tests.helpers.StepRecorder",
+        f"+callbacks.recorder.path={out}/steps.jsonl",
+        *extra,
+    ]
+
+
+def compose_train(*args: str) -> DictConfig:
+    return compose_config("train", args)

@@ -11,46 +11,14 @@ import numpy as np
 import pytest
 
 from src.faces.align import crop
-from src.faces.detectors.base import FrameDetections, VideoDetections
 from src.faces.tracking.trackers import NtechTracker, TubeTracker
 from src.preprocess.extract import ClipEncoder, extract_stage
 from src.preprocess.index import index_stage, read_index
 from src.preprocess.probe import probe_stage
 from src.preprocess.runner import StageContext
 from src.preprocess.track import track_stage
-from src.video.io import open_video, write_video
-from src.video.sources import FolderSource
-from tests.helpers import REPO_ROOT, synthetic_frames
-
-NUM_FRAMES, HEIGHT, WIDTH, STEP = 40, 96, 128, 2
-
-
-def face_boxes(frames: np.ndarray, jitter: float = 0.0) -> np.ndarray:
-    x = 30 + frames * 0.5 + jitter * np.sin(frames)
-    return np.stack([x, 20 + 0 * x, x + 40, 20 + 0 * x + 48], axis=1)
-
-
-@pytest.fixture
-def dataset(tmp_path):
-    """real.mp4, fake.mp4 (made from it: same geometry), an unpaired fake and a corrupt file, plus detections."""
-    root, work = tmp_path / "data", tmp_path / "work"
-    frames = synthetic_frames(NUM_FRAMES, HEIGHT, WIDTH, seed=1)
-    write_video(root / "real.mp4", frames, fps=25, crf=18)
-    fake = frames.copy()
-    fake[:, 20:68, 30:90] = 255 - fake[:, 20:68, 30:90]
-    write_video(root / "fake.mp4", fake, fps=25, crf=18)
-    write_video(root / "lonely.mp4", synthetic_frames(NUM_FRAMES, HEIGHT, WIDTH, seed=2), fps=25, crf=18)
-    (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
-    (root / "labels.csv").write_text(
-        "filename,label,original\nreal.mp4,REAL,\nfake.mp4,FAKE,real.mp4\nlonely.mp4,FAKE,absent.mp4\ncorrupt.mp4,REAL,\n"
-    )
-    sampled = np.arange(0, NUM_FRAMES, STEP)
-    for name, jitter in (("real.mp4", 0.0), ("fake.mp4", 1.5), ("lonely.mp4", 0.0)):
-        boxes = face_boxes(sampled, jitter)
-        dets = [FrameDetections(b[None], [0.99]) for b in boxes]
-        VideoDetections(sampled, dets, {"detector": {"name": "hand-made"}}).save(work / "detections" / f"{name}.npz")
-    records = FolderSource(root, "labels.csv").records()
-    return StageContext(records, work, progress=False), root
+from src.video.io import open_video
+from tests.helpers import REPO_ROOT
 
 
 def run_all(ctx: StageContext, tracker) -> dict:

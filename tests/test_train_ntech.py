@@ -9,36 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
 
 from src.datamodules.index import aligned_pairs, read_clip_index, split_by_column
 from src.models.export import export_checkpoint, load_exported
-from tests.helpers import REPO_ROOT, read_records
+from tests.helpers import REPO_ROOT, compose_train, overrides, read_records
 from train import train
 
 MODELS = ["b7_seq", "b7_seq_380", "b7_seq_416", "b7_frame_large_crop", "b7_frame_re", "tiny"]
-
-
-def overrides(work: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "experiment=smoke",
-        f"data.work_dir={work}",
-        f"paths.root_dir={REPO_ROOT}",
-        f"output_dir={out}",
-        "datamodule.num_workers=0",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "trainer.log_every_n_steps=1",
-        "+callbacks.recorder._target_=tests.helpers.StepRecorder",
-        f"+callbacks.recorder.path={out}/steps.jsonl",
-        *extra,
-    ]
-
-
-def compose_train(*args: str) -> DictConfig:
-    with initialize_config_dir(str(REPO_ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(args))
 
 
 def test_every_model_config_composes_with_its_recipe() -> None:

@@ -46,9 +46,11 @@ class TrackPairDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         prefetch_factor: int | None = None,
+        tracker: str | None = None,
     ) -> None:
         super().__init__()
         self.index_path = Path(index_path)
+        self.tracker = tracker  # the tracker the index must have been made with (None: not checked)
         self.root = Path(root) if root is not None else self.index_path.parent
         self.make_train, self.make_val, self.make_sampler = train_dataset, val_dataset, train_sampler
         self.split = split
@@ -66,7 +68,9 @@ class TrackPairDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        train, val = self.split(read_clip_index(self.index_path))
+        train, val = self.split(read_clip_index(self.index_path, self.tracker))
+        if len(train) and not len(val):
+            log.warning("%s: no validation clips (every group landed in train): no val metrics", self.index_path)
         self.train_set = self.make_train(train, self.root)
         self.val_set = self.make_val(val, self.root) if len(val) else None
         log.info(

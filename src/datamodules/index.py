@@ -24,8 +24,9 @@ REQUIRED_COLUMNS = (
 )
 
 
-def read_clip_index(path: str | os.PathLike) -> pd.DataFrame:
-    """The index as a DataFrame, checked for the columns training needs."""
+def read_clip_index(path: str | os.PathLike, tracker: str | None = None) -> pd.DataFrame:
+    """The index as a DataFrame, checked for the columns training needs and, with ``tracker``, that every clip was
+    cut from that tracker's tracks (NTech's 50-frame clips and RobustForensics' tubes are not interchangeable)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -36,6 +37,12 @@ def read_clip_index(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in index.columns]
     if missing:
         raise ValueError(f"{path}: index lacks columns {missing} (see docs/artifacts.md, index.parquet)")
+    made_by = sorted(set(index["tracker"])) if "tracker" in index.columns else ["(unrecorded)"]
+    if tracker is not None and made_by != [tracker]:
+        raise ValueError(
+            f"{path}: clips made by tracker {', '.join(made_by)}, this model's recipe needs tracker={tracker}: "
+            f"preprocess with tracker={tracker} into its own work dir (data.work_dir=...)"
+        )
     return index
 
 

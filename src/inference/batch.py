@@ -3,7 +3,9 @@
 Layout beside the submission (``<stem>_report/``):
 
 * ``videos/<video_id>.json`` — one report per scored video (:meth:`VideoResult.to_report`), written atomically; a
-  rerun skips videos that have one, so a killed run over 4000 videos loses at most the video in flight.
+  rerun skips videos that have one made by the same models (their sha256) and the same video file (resolved path,
+  size, mtime), so a killed run over 4000 videos loses at most the video in flight, and a re-exported model, a
+  model fixed in place or ``videos=`` pointing at other files of the same names rescore.
 * ``predict-shard<i>of<n>.jsonl`` — videos that raised (unreadable file, ...): retried by the next run.
 * ``config.yaml`` — the settings that shape the scores; a rerun with different settings refuses to mix reports.
 * ``run_report.json`` — fallback rows with their reasons, member failures, the timing report.
@@ -22,12 +24,28 @@ from pathlib import Path
 
 from src.inference.pipeline import DecodedVideo, Predictor
 from src.inference.timing import TimingReport, timing_report
-from src.utils.io import atomic_open, read_json, write_json
-from src.utils.runner import run_stage, select_shard
+from src.utils.io import atomic_open, file_identity, read_json, write_json
+from src.utils.runner import Provenance, run_stage, select_shard
 from src.video.sources import VideoRecord
 
 log = logging.getLogger(__name__)
 STAGE = "predict"
+REPORT_SCHEMA_VERSION = 1
+STATUS_WORDS = {"no_track": "faces found but too few to form a track"}
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS.get(status, status.replace("_", " "))
+
+
+def video_identity(record: VideoRecord) -> dict[str, object]:
+    """Which file was scored: another folder with the same names, or a file replaced in place, is another video."""
+    return {"video": {"path": str(Path(record.path).resolve()), **file_identity(record.path)}}
+
+
+def scoring_provenance(settings: dict) -> Provenance:
+    """What makes a video's report: ``settings`` (ensemble, detector, each model's sha256) and the video file."""
+    return Provenance(STAGE, REPORT_SCHEMA_VERSION, settings, video_identity)
 
 
 @dataclass
@@ -73,13 +91,16 @@ def predict_videos(
     progress: bool = True,
     prefetch: int = 1,
     time_limit: float | None = None,
+    settings: dict | None = None,
 ) -> RunSummary:
     """Score this shard's unscored videos, then write the submission for all ``records`` (see the module doc).
 
     ``prefetch`` videos are decoded ahead in a background thread while the current one is detected and scored.
     After ``time_limit`` seconds no new video is started: the rest get the fallback (and are scored by a rerun), so
-    a run under a deadline (Kaggle's 9 hours) still ends with a complete submission. Ctrl-C also writes it.
+    a run under a deadline (Kaggle's 9 hours) still ends with a complete submission. Ctrl-C (and SIGTERM, see
+    ``src.utils.signals``) also writes it. ``settings`` (with each model's sha256) go into every report's fingerprint.
     """
+    provenance = scoring_provenance(settings or {})
     timings: list[dict[str, float]] = []
     output = lambda r: report_path(report_dir, r.video_id)  # noqa: E731
     order = select_shard(records, shard, num_shards, key=lambda r: r.video_id)
@@ -90,10 +111,10 @@ def predict_videos(
         if time_limit is not None and time.perf_counter() - start > time_limit:
             raise TimeoutError(f"time limit of {time_limit:g} s reached before this video")
         result = predictor.score(ahead.get(record), record.video_id)
-        write_json(output(record), result.to_report())
+        write_json(output(record), result.to_report() | {"made_by": provenance.made_by(record)})
         timings.append(result.timings)
         if result.status != "ok":
-            log.warning("%s: %s, fallback %.2f", record.video_id, result.status.replace("_", " "), result.score)
+            log.warning("%s: %s, fallback %.2f", record.video_id, status_words(result.status), result.score)
 
     stage = None
     try:
@@ -109,10 +130,12 @@ def predict_videos(
             overwrite=overwrite,
             retry_failed=retry_failed,
             progress=progress,
+            provenance=provenance,
+            on_change="redo",
         )
     finally:  # interrupted or not: a submission with a row for every video
         ahead.close()
-        summary = collect(records, report_dir, fallback)
+        summary = collect(records, report_dir, fallback, provenance)
         summary.timing = timing_report(timings, time.perf_counter() - start)
         write_submission(out, summary.rows)
         this_run = {"processed": stage.done, "skipped": stage.skipped, "failed": stage.failed} if stage else "stopped"
@@ -181,8 +204,13 @@ class Prefetcher:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def collect(records: Sequence[VideoRecord], report_dir: Path, fallback: float) -> RunSummary:
-    """The submitted value of every video: its report's score, or the fallback with the reason."""
+def collect(
+    records: Sequence[VideoRecord], report_dir: Path, fallback: float, provenance: Provenance | None = None
+) -> RunSummary:
+    """The submitted value of every video: its report's score, or the fallback with the reason.
+
+    With ``provenance``, a report made by other models or another file (not rescored yet: another shard's, or a
+    stopped run) gives the fallback too, never its stale score."""
     failures = _failures(report_dir)
     rows, fallbacks, member_failures = {}, {}, []
     for record in sorted(records, key=lambda r: r.video_id):
@@ -192,15 +220,33 @@ def collect(records: Sequence[VideoRecord], report_dir: Path, fallback: float) -
             fallbacks[record.video_id] = failures.get(record.video_id, "not scored yet (other shard or stopped run)")
             continue
         report = read_json(path)
+        if provenance is not None and (stale := _stale(report, record, provenance)):
+            rows[record.video_id] = fallback
+            fallbacks[record.video_id] = stale
+            continue
         rows[record.video_id] = float(report["score"])
         if report["status"] != "ok":
-            fallbacks[record.video_id] = report["status"].replace("_", " ")
+            fallbacks[record.video_id] = status_words(report["status"])
         member_failures += [
             {"video_id": record.video_id, "member": m["name"], "error": m["error"]}
             for m in report["members"]
             if m.get("error")
         ]
     return RunSummary(rows, fallbacks, member_failures)
+
+
+def _stale(report: dict, record: VideoRecord, provenance: Provenance) -> str | None:
+    """Why a report cannot be submitted (made by other models or another file), or None."""
+    recorded = report.get("made_by")
+    if recorded is None:  # scored before reports recorded this: kept (adopted by the run of its shard)
+        return None
+    try:
+        current = provenance.made_by(record)
+    except OSError as exc:
+        return f"{record.path}: {exc.strerror or exc}"
+    if recorded.get("fingerprint") == current["fingerprint"]:
+        return None
+    return "scored by other models or another file; not rescored yet (other shard or stopped run)"
 
 
 def write_submission(path: Path, rows: dict[str, float]) -> None:

@@ -21,7 +21,8 @@ from src.faces.align import crop
 from src.inference.aggregation import MemberOutput
 from src.inference.crops import CropRecipe, Layout, TrackCrops, Unit
 from src.inference.timing import StageTimer
-from src.models.export import current_target, load_exported
+from src.models.export import allowed, load_exported
+from src.utils.weights import sha256sum
 
 
 @dataclass
@@ -194,6 +195,7 @@ class ExportedModel:
     output: str = "sigmoid"  # sigmoid: one logit per prediction; softmax: (real, fake) logits
     transform: Callable[..., Any] | None = None
     bgr: bool = False
+    sha256: str | None = None  # of the weights file: a re-export or a fix in place rescores (src.inference.batch)
 
 
 def load_model(path: str | Path) -> ExportedModel:
@@ -209,6 +211,7 @@ def load_model(path: str | Path) -> ExportedModel:
     return ExportedModel(
         net.eval(),
         spec.get("output", "sigmoid"),
-        instantiate(transform | {"_target_": current_target(transform["_target_"])}) if transform else None,
+        instantiate(allowed(transform, path)) if transform else None,
         spec.get("input", {}).get("channel_order", "RGB") == "BGR",
+        spec.get("sha256") or sha256sum(path.parent / spec["weights"]),
     )

@@ -34,7 +34,7 @@ class VideoResult:
     video_id: str
     score: float
     raw_score: float | None
-    status: str  # ok | no_face | no_prediction | invalid_score (the rule gave NaN or a value outside [0, 1])
+    status: str  # ok | no_face | no_track | no_prediction | invalid_score (NaN or a value outside [0, 1])
     info: dict[str, Any] = field(default_factory=dict)
     decoded: list[int] = field(default_factory=list)
     detected: list[int] = field(default_factory=list)
@@ -108,7 +108,7 @@ class Predictor:
             video_id,
             ens.fallback,
             None,
-            "no_face",
+            "no_track" if detections.counts.any() else "no_face",  # faces found, but too few to form a track
             info=info.to_dict(),
             decoded=indices.tolist(),
             detected=detections.frame_indices.tolist(),

@@ -10,8 +10,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from src.faces.detectors.base import FaceDetector, FrameDetections, VideoDetections
-from src.preprocess.runner import StageContext, probed_info
+import numpy as np
+
+from src.faces.detectors.base import DETECTIONS_SCHEMA_VERSION, FaceDetector, FrameDetections, VideoDetections
+from src.preprocess.runner import StageContext, probed_info, shaping
 from src.utils.runner import StageReport
 from src.video.io import VideoInfo, open_video, probe
 from src.video.prefetch import prefetched
@@ -27,12 +29,24 @@ def detect_stage(
     def output(record: VideoRecord) -> Path:
         return ctx.artifact("detections", record, ".npz")
 
+    settings = {"detector": shaping(detector.config), "sampling": sampler.config}
+    made = ctx.provenance("detect", DETECTIONS_SCHEMA_VERSION, settings)
+
     def process(record: VideoRecord) -> None:
         detections = detect_video(record.path, detector, sampler, chunk_size, prefetch, info=probed_info(ctx, record))
-        detections.meta["video"] = record.to_dict()
+        detections.meta |= {"video": record.to_dict(), "made_by": made.made_by(record)}
         detections.save(output(record))
 
-    return ctx.run("detect", process, output)
+    return ctx.run("detect", process, output, made)
+
+
+def check_detector(detector: FaceDetector) -> None:
+    """Run ``detector`` once on a blank frame: a value it cannot work with (``max_size=-5``) fails here, in one
+    line, instead of failing every video of the run."""
+    try:
+        detector(np.full((1, 128, 128, 3), 127, np.uint8))
+    except Exception as exc:
+        raise ValueError(f"detector {detector.name} {shaping(detector.config)}: fails on a test frame: {exc}") from exc
 
 
 def detect_video(

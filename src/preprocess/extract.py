@@ -29,7 +29,7 @@ from src.faces.tracking import Track
 from src.preprocess.runner import PIPELINE, StageContext, Upstream
 from src.preprocess.track import read_tracks
 from src.utils.io import write_json
-from src.utils.runner import StageReport
+from src.utils.runner import Provenance, StageReport
 from src.video.io import Backend, VideoInfo, VideoWriter, open_video
 from src.video.sources import VideoRecord
 
@@ -100,6 +100,17 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
     def output(record: VideoRecord) -> Path:
         return ctx.artifact("clips", record, ".json")
 
+    settings = {"encoder": encoder.config, "pairing": pairing.config, "backend": backend}
+
+    def inputs(record: VideoRecord) -> dict:  # a fake's clips are paired with its original's: both tracks count
+        original = records.get(record.original) if record.original else None
+        fingerprint = ctx.fingerprint
+        return {"tracks": fingerprint("tracks", record, ".json")} | (
+            {"original_tracks": fingerprint("tracks", original, ".json")} if original else {}
+        )
+
+    made_by = Provenance("extract", CLIPS_SCHEMA_VERSION, settings, inputs)
+
     def process(record: VideoRecord) -> None:
         document = read_tracks(upstream.require("track", "tracks", record, ".json"))
         info = VideoInfo.from_dict(document["info"])
@@ -126,6 +137,7 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
             "pairing": {"original": record.original, "status": status, **pairing.config},
             "seconds": round(time.perf_counter() - start, 3),
             "clips": entries,
+            "made_by": made_by.made_by(record),
         }
         write_json(output(record), manifest)
         made["clips"] += len(entries)
@@ -162,7 +174,7 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
         paired = sum(1 for c in clips if c.pair_clip)
         return clips, f"{paired} of {len(clips)} clips paired ({rule.geometry} geometry)"
 
-    report = ctx.run("extract", process, output)
+    report = ctx.run("extract", process, output, made_by)
     report.stats = made
     return report
 

@@ -10,6 +10,7 @@ hash-chosen ``val_fraction`` of the groups to val. Unlabelled videos get the spl
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import time
@@ -23,13 +24,14 @@ import pyarrow.parquet as pq
 
 from src.preprocess.runner import StageContext, Upstream
 from src.utils.io import atomic_path, read_json
-from src.utils.runner import StageReport
+from src.utils.runner import Provenance, StageReport
 from src.video.sources import FFPP_FAKE, FFPP_REAL, VideoRecord
 
 log = logging.getLogger(__name__)
 
 INDEX_SCHEMA_VERSION = 1
 SCHEMA_KEY = b"dfdetect_index_schema_version"
+MADE_BY_KEY = b"dfdetect_made_by"  # JSON: settings, the trackers and the fingerprints of the clips it indexes
 COLUMNS = {
     "clip_id": "string",
     "video_id": "string",
@@ -166,9 +168,11 @@ def build_index(
     return frame.astype(COLUMNS).fillna({"pair_iou": np.nan})
 
 
-def write_index(frame: pd.DataFrame, path: str | Path) -> None:
+def write_index(frame: pd.DataFrame, path: str | Path, made_by: dict | None = None) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = (table.schema.metadata or {}) | {SCHEMA_KEY: str(INDEX_SCHEMA_VERSION).encode()}
+    if made_by is not None:
+        metadata[MADE_BY_KEY] = json.dumps(made_by, sort_keys=True).encode()
     with atomic_path(path) as tmp:
         pq.write_table(table.replace_schema_metadata(metadata), tmp)
 
@@ -217,7 +221,14 @@ def index_stage(
             continue
         report.failures[record.video_id] = upstream.root_failure(record.video_id) or "not extracted yet"
     frame = build_index(ctx.records, manifests, assign_splits(ctx.records, val_parts, val_fraction))
-    write_index(frame, ctx.work_dir / filename)
+    clips = sorted((video_id, (m.get("made_by") or {}).get("fingerprint")) for video_id, m in manifests.items())
+    inputs = {
+        "trackers": sorted({json.dumps(m["tracker"], sort_keys=True) for m in manifests.values()}),
+        "clips": hashlib.sha256(json.dumps(clips).encode()).hexdigest()[:16],
+    }
+    settings = {"val_parts": val_parts, "val_fraction": val_fraction}
+    made_by = Provenance("index", INDEX_SCHEMA_VERSION, settings, lambda _: inputs).made_by(None)
+    write_index(frame, ctx.work_dir / filename, made_by)
     report.done = len(manifests)
     report.seconds = time.perf_counter() - start
     clips_bytes = sum(c["bytes"] for m in manifests.values() for c in m["clips"])
@@ -232,8 +243,22 @@ def index_stage(
     }
     if report.failures:
         log.warning("index: %d videos have no clips: %s", report.failed, _first(report.failures))
+    if clipless := {v: _no_clip_reason(m) for v, m in manifests.items() if not m["clips"]}:
+        log.warning("index: %d videos yielded no clip: %s", len(clipless), _first(clipless))
+    if (frame["label"] >= 0).any() and not (frame["split"] == "val").any():
+        log.warning(
+            "index: every labelled clip is in train, none in val (too few face groups for val_fraction=%s): "
+            "training will have no validation; add videos or raise val_fraction / set val_parts",
+            val_fraction,
+        )
     log.info("index: %d clips of %d videos -> %s", len(frame), len(manifests), ctx.work_dir / filename)
     return report
+
+
+def _no_clip_reason(manifest: dict) -> str:
+    if manifest["num_tracks"]:
+        return f"{manifest['num_tracks']} face tracks, none long enough for a clip"
+    return "faces too few to form a track, or none found"
 
 
 def _first(failures: dict[str, str], count: int = 3) -> str:

@@ -10,6 +10,8 @@ from src.utils.runner import StageReport
 from src.video.io import probe
 from src.video.sources import VideoRecord
 
+PROBE_SCHEMA_VERSION = 1
+
 
 def probe_stage(ctx: StageContext) -> StageReport:
     """Open every video once and record its properties (``<work>/probe/<video_id>.json``).
@@ -20,8 +22,11 @@ def probe_stage(ctx: StageContext) -> StageReport:
     def output(record: VideoRecord) -> Path:
         return ctx.artifact("probe", record, ".json")
 
+    made = ctx.provenance("probe", PROBE_SCHEMA_VERSION, {})
+
     def process(record: VideoRecord) -> None:
         info = probe(record.path)
-        write_json(output(record), {"schema_version": 1, "video": record.to_dict(), "info": info.to_dict()})
+        document = {"schema_version": PROBE_SCHEMA_VERSION, "video": record.to_dict(), "info": info.to_dict()}
+        write_json(output(record), document | {"made_by": made.made_by(record)})
 
-    return ctx.run("probe", process, output)
+    return ctx.run("probe", process, output, made)

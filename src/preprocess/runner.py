@@ -4,6 +4,10 @@
 stage function has the signature ``stage(ctx: StageContext, **its_config) -> StageReport``. The stages, in data-flow
 order: :mod:`probe <src.preprocess.probe>` → :mod:`detect <src.preprocess.detect>` →
 :mod:`track <src.preprocess.track>` → :mod:`extract <src.preprocess.extract>` → :mod:`index <src.preprocess.index>`.
+
+Each stage describes what makes its artifacts with :meth:`StageContext.provenance` (its settings, schema version
+and inputs: the video file for probe and detect, the upstream artifact's fingerprint after that) and stores
+``made_by(record)`` in every artifact; a rerun with other settings refuses or redoes (``on_change``), never mixes.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from src.utils.io import read_json
-from src.utils.runner import StageReport, run_stage
+from src.utils.io import file_identity, read_json, read_made_by
+from src.utils.runner import OnChange, Provenance, StageReport, run_stage
 from src.video.io import VideoInfo, probe
 from src.video.sources import VideoRecord
 
@@ -23,6 +27,12 @@ log = logging.getLogger(__name__)
 SKIPPED = "skipped, "
 
 PIPELINE = ("probe", "detect", "track", "extract")  # a video's first failed stage is the root cause of later ones
+RUNTIME_SETTINGS = ("device", "batch_size")  # where and how fast, not what: changing them redoes nothing
+
+
+def shaping(config: dict) -> dict:
+    """A component's ``config`` without the settings that do not change its output."""
+    return {k: v for k, v in config.items() if k not in RUNTIME_SETTINGS}
 
 
 @dataclass
@@ -36,6 +46,7 @@ class StageContext:
     overwrite: bool = False
     retry_failed: bool = True
     progress: bool = True
+    on_change: OnChange = "refuse"
 
     @property
     def report_dir(self) -> Path:
@@ -45,7 +56,23 @@ class StageContext:
         """``<work_dir>/<stage>/<video_id><suffix>``: one artifact per video per stage."""
         return self.work_dir / stage / f"{record.video_id}{suffix}"
 
-    def run(self, name: str, process, output_path) -> StageReport:
+    def provenance(
+        self, stage: str, schema_version: int, settings: dict, upstream: tuple[str, str] | None = None
+    ) -> Provenance:
+        """What makes ``stage``'s artifacts: ``settings`` and the video file itself, or with ``upstream=(folder,
+        suffix)`` the fingerprint of the artifact an earlier stage made for the video (which covers the video)."""
+        if upstream is None:
+            return Provenance(stage, schema_version, settings, lambda r: {"video": file_identity(r.path)})
+        folder, suffix = upstream
+        return Provenance(stage, schema_version, settings, lambda r: {folder: self.fingerprint(folder, r, suffix)})
+
+    def fingerprint(self, folder: str, record: VideoRecord, suffix: str) -> str | None:
+        """The fingerprint recorded in a video's artifact under ``folder`` (None: absent or made before records)."""
+        path = self.artifact(folder, record, suffix)
+        made_by = read_made_by(path) if path.is_file() else None
+        return made_by.get("fingerprint") if made_by else None
+
+    def run(self, name: str, process, output_path, provenance: Provenance | None = None) -> StageReport:
         return run_stage(
             name,
             self.records,
@@ -59,6 +86,8 @@ class StageContext:
             overwrite=self.overwrite,
             retry_failed=self.retry_failed,
             progress=self.progress,
+            provenance=provenance,
+            on_change=self.on_change,
         )
 
 

@@ -26,6 +26,8 @@ def track_stage(ctx: StageContext, tracker: FaceTracker) -> StageReport:
     def output(record: VideoRecord) -> Path:
         return ctx.artifact("tracks", record, ".json")
 
+    made_by = ctx.provenance("track", TRACKS_SCHEMA_VERSION, {"tracker": tracker.config}, ("detections", ".npz"))
+
     def process(record: VideoRecord) -> None:
         detections = VideoDetections.load(upstream.require("detect", "detections", record, ".npz"))
         info = upstream.info(record)
@@ -44,12 +46,13 @@ def track_stage(ctx: StageContext, tracker: FaceTracker) -> StageReport:
             "detection_step": detection_step(detections),
             "tracks": tracks,
             "clips": [plan.to_dict() for plan in result.clips],
+            "made_by": made_by.made_by(record),
         }
         write_json(output(record), document)
         made["tracks"] += len(tracks)
         made["clips planned"] += len(result.clips)
 
-    report = ctx.run("track", process, output)
+    report = ctx.run("track", process, output, made_by)
     report.stats = made
     return report
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import InstantiationException
 from omegaconf import Container, DictConfig, ListConfig, OmegaConf
 
 from src.utils.paths import CONF_DIR
-
-# The one place that knows where the configs live; the entry points name it relative to themselves (@hydra.main).
 
 
 def compose_config(name: str | None = None, overrides: Sequence[str] = ()) -> DictConfig:
@@ -50,3 +51,22 @@ def one_line(exc: BaseException) -> str:
     while isinstance(exc, InstantiationException) and exc.__cause__ is not None:
         exc = exc.__cause__
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def check_shard(shard: object, num_shards: object) -> None:
+    """``shard=i num_shards=n`` must be integers with 0 <= i < n."""
+    if not isinstance(num_shards, int) or isinstance(num_shards, bool) or num_shards < 1:
+        raise SystemExit(f"config error: num_shards must be a whole number >= 1, got {num_shards!r}")
+    if not isinstance(shard, int) or isinstance(shard, bool) or not 0 <= shard < num_shards:
+        raise SystemExit(f"config error: shard must be a whole number 0 <= shard < {num_shards}, got {shard!r}")
+
+
+def check_writable(folder: str | os.PathLike, setting: str) -> None:
+    """Create ``folder`` and write a file there now, so an unwritable output stops the run before any work."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise SystemExit(f"config error: {setting}={folder} is not writable ({one_line(exc)})") from None

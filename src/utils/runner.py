@@ -6,13 +6,22 @@ The runner:
 * takes a deterministic shard of the sorted work list (``shard=i num_shards=n`` splits it into ``n`` disjoint
   parts whose union is the whole list, whatever the machine or the order the files were listed in), optionally
   keeping groups of items (a fake and its original) in one shard;
-* skips items whose artifact already exists, so a rerun after a kill finishes only the rest;
+* skips items whose artifact already exists and was made by the same settings and inputs, so a rerun after a kill
+  finishes only the rest. With a :class:`Provenance`, each artifact records what made it (``made_by``: the stage's
+  settings, schema version, the identity of its inputs and a fingerprint of all three); an artifact made otherwise
+  is redone (``on_change="redo"``) or the stage refuses to start with one line naming the difference
+  (``on_change="refuse"``, the default: a changed setting must not silently redo 119k videos, nor mix with them).
+  Artifacts written before artifacts recorded this are adopted: stamped with today's settings, with one warning;
+* takes a lock per item (``src.utils.io.item_lock``), so two processes given the same shard never make the same
+  artifact, and removes only temporaries whose writer is gone (never another shard's file in flight);
 * catches each item's exception, writes it as one line ``<video_id>: <cause>`` to the log and to a JSONL report,
   and goes on; failed items are retried by the next run unless ``retry_failed=False``.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import logging
 import time
@@ -20,15 +29,69 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from tqdm.auto import tqdm
 
 from src.utils.config import one_line
-from src.utils.io import atomic_open, remove_stale_temporaries
+from src.utils.io import atomic_open, item_lock, json_default, read_made_by, remove_stale_temporaries, stamp_made_by
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+OnChange = Literal["refuse", "redo"]
+# Errors after which every further item would fail the same way: stop the stage instead of failing them all.
+FATAL_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+
+
+class SettingsChanged(RuntimeError):
+    """Finished artifacts were made with other settings or inputs and the run was told not to redo them."""
+
+
+@dataclass
+class Provenance:
+    """What makes a stage's artifacts: the stage's settings and schema version, and per item the identity of its
+    inputs (``inputs(item)``: a video's size and mtime, an upstream artifact's fingerprint). ``made_by(item)`` is
+    the record an artifact stores; its ``fingerprint`` changes whenever any of them does."""
+
+    stage: str
+    schema_version: int
+    settings: dict[str, Any]
+    inputs: Callable[[Any], dict[str, Any]]
+
+    def __post_init__(self) -> None:
+        self.settings = json.loads(json.dumps(self.settings, default=json_default, sort_keys=True))
+
+    def made_by(self, item: Any) -> dict[str, Any]:
+        body = {
+            "stage": self.stage,
+            "schema_version": self.schema_version,
+            "settings": self.settings,
+            "inputs": json.loads(json.dumps(self.inputs(item), default=json_default, sort_keys=True)),
+        }
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        return body | {"fingerprint": digest}
+
+
+def difference(recorded: dict[str, Any], current: dict[str, Any]) -> str:
+    """The first thing that differs between two ``made_by`` records, in words (``tracker.clip_length: 50 -> 16``)."""
+    if recorded.get("schema_version") != current["schema_version"]:
+        return f"schema version {recorded.get('schema_version')} -> {current['schema_version']}"
+    old, new = _flatten(recorded.get("settings", {})), _flatten(current["settings"])
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            return f"{key}: {old.get(key, '(unset)')} -> {new.get(key, '(unset)')}"
+    old, new = _flatten(recorded.get("inputs", {})), _flatten(current["inputs"])
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return f"input changed ({', '.join(changed) or 'identity'})"
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix.rstrip("."): tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out |= _flatten(value, f"{prefix}{key}.")
+    return out
 
 
 @dataclass
@@ -37,6 +100,9 @@ class StageReport:
     total: int = 0
     done: int = 0
     skipped: int = 0
+    adopted: int = 0  # finished before artifacts recorded their settings: stamped with today's
+    redone: int = 0  # made with other settings or inputs and made again (on_change=redo)
+    busy: int = 0  # being made by another process holding its lock
     failures: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     stats: dict[str, object] = field(default_factory=dict)  # what the stage made (tracks, clips, bytes...)
@@ -48,9 +114,14 @@ class StageReport:
     def summary(self) -> str:
         rate = self.done / self.seconds if self.seconds > 0 else 0.0
         made = "".join(f", {key} {value}" for key, value in self.stats.items())
+        extra = "".join(
+            f", {count} {what}"
+            for count, what in ((self.redone, "redone"), (self.adopted, "adopted"), (self.busy, "busy elsewhere"))
+            if count
+        )
         return (
             f"{self.stage}: {self.total} items, {self.done} processed, {self.skipped} already done, "
-            f"{self.failed} failed ({self.seconds:.1f} s, {rate:.2f} items/s){made}"
+            f"{self.failed} failed{extra} ({self.seconds:.1f} s, {rate:.2f} items/s){made}"
         )
 
 
@@ -87,8 +158,12 @@ def run_stage(
     overwrite: bool = False,
     retry_failed: bool = True,
     progress: bool = True,
+    provenance: Provenance | None = None,
+    on_change: OnChange = "refuse",
 ) -> StageReport:
-    """Process this shard's items whose ``output_path`` does not exist yet; see the module docstring."""
+    """Process this shard's items whose artifact is missing or was made otherwise; see the module docstring."""
+    if on_change not in ("refuse", "redo"):
+        raise ValueError(f"on_change must be refuse or redo, got {on_change!r}")
     selected = select_shard(items, shard, num_shards, key, group)
     report = StageReport(stage=name, total=len(selected))
     report_path = None
@@ -96,14 +171,36 @@ def run_stage(
     if report_dir is not None:
         report_path = Path(report_dir) / f"{name}-shard{shard}of{num_shards}.jsonl"
         previous_failures = _read_failures(report_path)
-    todo = []
+    todo, changed = [], []
     for item in selected:
-        finished = output_path(item).exists() and not overwrite
-        known_bad = not retry_failed and key(item) in previous_failures
-        if finished or known_bad:
+        if not retry_failed and key(item) in previous_failures:
             report.skipped += 1
-        else:
+            continue
+        state = "missing" if overwrite else _state(output_path(item), item, provenance, report)
+        if state == "finished":
+            report.skipped += 1
+        elif state == "missing":
             todo.append(item)
+        else:
+            changed.append((item, state))
+    if report.adopted:
+        log.warning(
+            "%s: adopted %d artifacts written before artifacts recorded their settings (assumed made with today's "
+            "settings; overwrite=true rebuilds them)",
+            name,
+            report.adopted,
+        )
+    if changed:
+        item, why = changed[0]
+        what = f"{len(changed)} finished {name} artifacts were made with other settings or inputs ({why}; e.g. "
+        if on_change == "refuse":
+            raise SettingsChanged(
+                f"{what}{output_path(item)}); rerun with on_change=redo to remake them, or write to another work "
+                "dir / output"
+            )
+        log.warning("%s%s): making them again", what, output_path(item))
+        todo = sorted(todo + [item for item, _ in changed], key=key)
+        report.redone = len(changed)
     outputs = {output_path(item).parent for item in todo}
     for folder in outputs:
         if folder.exists():
@@ -115,14 +212,24 @@ def run_stage(
     try:
         for item in bar:
             item_key = key(item)
-            attempted.add(item_key)
-            try:
-                process(item)
-                report.done += 1
-            except Exception as exc:  # one bad video must not stop the batch
-                report.failures[item_key] = one_line(exc)
-                log.error("%s: %s failed: %s", item_key, name, report.failures[item_key])
-                log.debug("%s", traceback.format_exc())
+            with item_lock(output_path(item)) as mine:
+                if not mine:  # another process (same shard started twice) is making it right now
+                    report.busy += 1
+                    log.info("%s: %s is being made by another process; skipped", item_key, name)
+                    continue
+                if not overwrite and _state(output_path(item), item, provenance, None) == "finished":
+                    report.skipped += 1  # another process made it since this run listed its work
+                    continue
+                attempted.add(item_key)
+                try:
+                    process(item)
+                    report.done += 1
+                except Exception as exc:  # one bad video must not stop the batch
+                    report.failures[item_key] = one_line(exc)
+                    log.error("%s: %s failed: %s", item_key, name, report.failures[item_key])
+                    log.debug("%s", traceback.format_exc())
+                    if isinstance(exc, OSError) and exc.errno in FATAL_ERRNOS:
+                        raise  # a full or read-only disk: every further item would fail the same way
             bar.set_postfix(failed=report.failed, refresh=False)
     finally:  # also on Ctrl-C or SIGTERM: what failed so far is recorded, finished artifacts are already in place
         report.seconds = time.perf_counter() - start
@@ -130,6 +237,33 @@ def run_stage(
             _write_report(report_path, report, attempted)
     log.info("%s", report.summary())
     return report
+
+
+def _state(path: Path, item: Any, provenance: Provenance | None, report: StageReport | None) -> str:
+    """``finished``, ``missing`` (make it) or, for an artifact made otherwise, what differs.
+
+    An artifact without a ``made_by`` record (written before artifacts recorded one) is adopted when ``report`` is
+    given: stamped with today's settings and counted.
+    """
+    if not path.exists():
+        return "missing"
+    if provenance is None:
+        return "finished"
+    try:
+        current = provenance.made_by(item)
+        recorded = read_made_by(path)
+    except Exception as exc:  # an unreadable artifact or input: make it again, the stage reports the cause
+        log.debug("%s: cannot compare with the current settings (%s)", path, one_line(exc))
+        return "missing"
+    if recorded is None:
+        if report is None:
+            return "missing"
+        stamp_made_by(path, current)
+        report.adopted += 1
+        return "finished"
+    if recorded.get("fingerprint") == current["fingerprint"]:
+        return "finished"
+    return difference(recorded, current)
 
 
 def _read_failures(path: Path) -> set[str]:

@@ -87,8 +87,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     except VideoReadError:
         raise
     except (av.FFmpegError, OSError, StopIteration) as exc:
-        if "moov atom not found" in str(exc) and _starts_like_mp4(path):
-            raise VideoReadError(path, "truncated MP4: the file ends before its moov index") from exc
+        if cut := mp4_truncation(path):
+            raise VideoReadError(path, cut) from exc
         raise VideoReadError(path, f"not a readable video ({_describe(exc)})") from exc
     if first is None or packets == 0:
         raise VideoReadError(path, "no decodable video frames")
@@ -386,9 +386,35 @@ def _check_file(path: Path) -> None:
         raise VideoReadError(path, "empty file (0 bytes)")
 
 
-def _starts_like_mp4(path: Path) -> bool:
+def mp4_truncation(path: Path) -> str | None:
+    """Why an MP4 file is cut short (a top-level box running past the end, or no ``moov`` index), or None.
+
+    FFmpeg reports such files only as "invalid data" (DFDC's files keep their index at the end), so the box layout
+    is read here: a few header reads, never the media data."""
+    size = path.stat().st_size
+    boxes, offset = [], 0
     with open(path, "rb") as handle:
-        return handle.read(12)[4:8] == b"ftyp"
+        while offset + 8 <= size:
+            handle.seek(offset)
+            header = handle.read(16)
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+            if length == 1 and len(header) == 16:
+                length = int.from_bytes(header[8:16], "big")
+            elif length == 0:
+                length = size - offset
+            if length < 8 or not (kind.isascii() and kind.isprintable()) or (offset == 0 and kind != "ftyp"):
+                return None  # not an MP4, or garbage: not a file cut short
+            boxes.append(kind)
+            if offset + length > size:
+                return (
+                    f"truncated MP4: the file ends at {size} bytes, {100 * size / (offset + length):.0f}% of the "
+                    f"'{kind}' box that starts at {offset}"
+                    + ("" if "moov" in boxes else " (its moov index, stored at the end, is lost)")
+                )
+            offset += length
+    if boxes[:1] == ["ftyp"] and "moov" not in boxes:
+        return "truncated MP4: the file ends before its moov index"
+    return None
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from src.utils.io import TMP_PREFIX
+
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -157,6 +159,8 @@ class FolderSource(VideoSource):
             )
         if not records:
             raise FileNotFoundError(f"{self.root}: no videos found")
+        if absent := sorted(set(rows) - {r.video_id for r in records}):
+            log.warning("%s: %d rows name videos not in %s: %s", self.labels, len(absent), self.root, absent[:3])
         return records
 
     def _resolve_original(self, path: Path, original: str | None, ffpp: VideoRecord | None) -> str | None:
@@ -199,9 +203,19 @@ def read_labels_csv(path: Path) -> dict[str, dict[str, str]]:
         return {Path(row["filename"]).as_posix(): row for row in reader}
 
 
-def _videos(folder: Path, recursive: bool = True) -> Iterable[Path]:
+def _videos(folder: Path, recursive: bool = True) -> list[Path]:
+    """Every entry with a video suffix: a dangling link or a folder named ``x.mp4`` too, so that it is reported
+    (the probe says why it cannot be read) instead of silently left out."""
     pattern = "**/*" if recursive else "*"
-    return (p for p in folder.glob(pattern) if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+    found = [
+        p
+        for p in folder.glob(pattern)
+        if p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith(TMP_PREFIX)  # in flight
+    ]
+    for path in found:
+        if not path.is_file():
+            log.warning("%s: %s", path, "not a regular file" if path.exists() else "dangling link, file not found")
+    return found
 
 
 def _part_name(part: str | int) -> str:
