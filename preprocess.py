@@ -1,5 +1,6 @@
 """Preprocess a video dataset: probe → detect → track → extract → index (see conf/preprocess.yaml).
 
+python preprocess.py recipe=robustforensics data.root=/data/dfdc
 python preprocess.py data=dfdc data.root=/data/dfdc detector=retinaface_mnet tracker=tubes
 python preprocess.py data=realvideos run=[probe] shard=0 num_shards=4
 """
@@ -16,6 +17,7 @@ from omegaconf import DictConfig
 
 from src.preprocess.runner import StageContext, disk_summary
 from src.utils.config import check_missing, one_line
+from src.utils.recipe import check_recipe
 
 log = logging.getLogger("preprocess")
 
@@ -23,6 +25,7 @@ log = logging.getLogger("preprocess")
 @hydra.main(version_base="1.3", config_path="conf", config_name="preprocess")
 def main(cfg: DictConfig) -> None:
     check_missing(cfg)
+    check_recipe(cfg, "preprocess")
     for name in cfg.run:  # a typo in run= stops before any video is read
         if name not in cfg.stages:
             raise SystemExit(f"config error: unknown stage {name!r} in run=; available: {', '.join(cfg.stages)}")

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.models.export import model_spec
 from src.utils.config import check_missing
+from src.utils.recipe import check_recipe
 
 log = logging.getLogger("train")
 # Our samplers resume from the restored step (src/datamodules/samplers.py); Lightning cannot see that.
@@ -27,6 +28,7 @@ warnings.filterwarnings("ignore", message=r"You're resuming from a checkpoint th
 def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:
     """Build everything from ``cfg``, fit, and return the trainer and ``cfg.optimized_metric`` at the end."""
     check_missing(cfg)  # the whole config: e.g. data.root, which the logged hyperparameters resolve
+    check_recipe(cfg, "train")
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.datamodule)
     try:  # a missing index or an empty split stops here with one line, before a B7 is built

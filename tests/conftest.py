@@ -21,6 +21,13 @@ WEIGHTS = SHARED / "weights"
 SPEC_REFERENCE = SHARED / "spec" / "reference"
 
 
+def seed_pairing(tracker):
+    """The pairing each seed's recipe gives the extract stage (conf/recipe/*.yaml pair_geometry) for ``tracker``."""
+    from src.faces.pairs import Pairing
+
+    return Pairing("own" if tracker.name == "tubes" else "shared")
+
+
 def _manifest_rows() -> list[dict[str, str]]:
     path = REALVIDEOS / "manifest.csv"
     if not path.is_file():
@@ -114,7 +121,7 @@ def _preprocessed(request, tmp_path_factory, name: str, tracker) -> Path:
     ctx = StageContext(FolderSource(REALVIDEOS, "labels.csv").records(), work, progress=False)
     probe_stage(ctx)
     track_stage(ctx, tracker)
-    extract_stage(ctx, tracker.pairing, ClipEncoder())
+    extract_stage(ctx, seed_pairing(tracker), ClipEncoder())
     index_stage(ctx)
     return work
 

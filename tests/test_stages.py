@@ -20,7 +20,7 @@ from src.preprocess.runner import StageContext
 from src.preprocess.track import track_stage
 from src.video.io import open_video, write_video
 from src.video.sources import FolderSource
-from tests.conftest import REPO_ROOT, synthetic_frames
+from tests.conftest import REPO_ROOT, seed_pairing, synthetic_frames
 
 NUM_FRAMES, HEIGHT, WIDTH, STEP = 40, 96, 128, 2
 
@@ -57,7 +57,7 @@ def run_all(ctx: StageContext, tracker) -> dict:
     return {
         "probe": probe_stage(ctx),
         "track": track_stage(ctx, tracker),
-        "extract": extract_stage(ctx, tracker.pairing, ClipEncoder()),
+        "extract": extract_stage(ctx, seed_pairing(tracker), ClipEncoder()),
         "index": index_stage(ctx, val_fraction=0.0),
     }
 
@@ -128,12 +128,12 @@ def test_rerun_after_a_kill_skips_finished_videos(dataset, monkeypatch):
 
     monkeypatch.setattr(stages, "cut_clips", killed_on_second_video)
     with pytest.raises(KeyboardInterrupt):
-        extract_stage(ctx, tracker.pairing, ClipEncoder())
+        extract_stage(ctx, seed_pairing(tracker), ClipEncoder())
     done = ctx.work_dir / "clips" / "fake.mp4.json"
     assert done.is_file() and not (ctx.work_dir / "clips" / "lonely.mp4.json").exists()
     stamp = done.stat().st_mtime_ns
     monkeypatch.setattr(stages, "cut_clips", real_cut)
-    report = extract_stage(ctx, tracker.pairing, ClipEncoder())
+    report = extract_stage(ctx, seed_pairing(tracker), ClipEncoder())
     assert (report.done, report.skipped, report.failed) == (2, 1, 1)  # lonely + real redone, corrupt fails again
     assert done.stat().st_mtime_ns == stamp
 

@@ -132,3 +132,26 @@ def clip_iou(a: Track, b: Track, frames: np.ndarray) -> float:
 def same_geometry(a: ClipPlan, b: ClipPlan) -> bool:
     """True when clip frame i of both is the same source frame cut with the same box."""
     return np.array_equal(a.source_frames, b.source_frames) and np.array_equal(a.crop_boxes, b.crop_boxes)
+
+
+def pair_with_original(
+    pairing: Pairing,
+    fake_tracks: list[Track],
+    fake_clips: list[ClipPlan],
+    fake_size: tuple[int, int],
+    num_frames: int,
+    original_tracks: list[Track],
+    original_clips: list[ClipPlan],
+    original_size: tuple[int, int],
+) -> tuple[list[PairedClip], str]:
+    """The clips to cut from a fake whose original has been tracked, and a one-line status for its manifest.
+
+    Sizes are (width, height). Boxes cannot be shared between videos of different sizes, so such a pair falls back
+    to ``own`` geometry.
+    """
+    rule = pairing
+    if original_size != fake_size:
+        rule = Pairing("own", pairing.min_detections, pairing.min_iou)
+    clips = rule.pair(fake_tracks, fake_clips, original_tracks, original_clips, num_frames=num_frames)
+    paired = sum(1 for c in clips if c.pair_clip)
+    return clips, f"{paired} of {len(clips)} clips paired ({rule.geometry} geometry)"

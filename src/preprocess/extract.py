@@ -24,7 +24,7 @@ import numpy as np
 
 from src.faces.align import crop
 from src.faces.clips import ClipPlan
-from src.faces.pairs import PairedClip, Pairing
+from src.faces.pairs import PairedClip, Pairing, pair_with_original
 from src.faces.tracking import Track
 from src.preprocess.runner import PIPELINE, StageContext, Upstream
 from src.preprocess.track import read_tracks
@@ -38,17 +38,30 @@ CLIPS_SCHEMA_VERSION = 1
 
 @dataclass
 class ClipEncoder:
-    """libx264 settings of the face clips."""
+    """x264 settings of the face clips.
+
+    ``libx264`` (default) encodes YUV: at crf 6, 4:4:4 it keeps 46-49 dB PSNR on the benchmark clips, not lossless.
+    ``libx264rgb`` with ``pix_fmt=rgb24`` and ``crf=0`` encodes the RGB crops themselves losslessly: decord and PyAV
+    read back the exact pixels, as the seeds' PNG crops (the recipes' choice; docs/benchmarks.md).
+    """
 
     crf: int = 6
     pix_fmt: str = "yuv444p"
     preset: str = "medium"
     keyint: int = 16
     tune: str | None = "psnr"
+    codec: str = "libx264"
 
     def writer(self, path: str | os.PathLike, fps: float) -> VideoWriter:
         return VideoWriter(
-            path, fps, crf=self.crf, pix_fmt=self.pix_fmt, preset=self.preset, tune=self.tune, keyint=self.keyint
+            path,
+            fps,
+            crf=self.crf,
+            pix_fmt=self.pix_fmt,
+            preset=self.preset,
+            tune=self.tune,
+            keyint=self.keyint,
+            codec=self.codec,
         )
 
     @property
@@ -104,8 +117,7 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
         document = read_tracks(upstream.require("track", "tracks", record, ".json"))
         info = VideoInfo.from_dict(document["info"])
         tracks = [Track.from_dict(t) for t in document["tracks"]]
-        plans = [ClipPlan.from_dict(c) for c in document["clips"]]
-        clips, status = pair_with_original(record, info, tracks, plans)
+        clips, status = _paired_clips(ctx, upstream, pairing, records.get(record.original), record, document)
         folder = ctx.work_dir / "clips" / record.video_id
         if folder.exists():  # leftovers of an interrupted or older run of this video
             shutil.rmtree(folder)
@@ -120,6 +132,7 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
             "schema_version": CLIPS_SCHEMA_VERSION,
             "video": record.to_dict(),
             "info": info.to_dict(),
+            "detector": document["detector"],
             "tracker": document["tracker"],
             "encoder": encoder.config,
             "num_tracks": len(tracks),
@@ -132,39 +145,44 @@ def extract_stage(ctx: StageContext, pairing: Pairing, encoder: ClipEncoder, bac
         made["pairs"] += sum(1 for e in entries if e["pair"])
         made["MB"] = round(made["MB"] + sum(e["bytes"] for e in entries) / 2**20, 1)
 
-    def pair_with_original(
-        record: VideoRecord, info: VideoInfo, tracks: list[Track], plans: list[ClipPlan]
-    ) -> tuple[list[PairedClip], str]:
-        own = [PairedClip(plan) for plan in plans]
-        if record.label != 1 or not record.original:
-            return own, "not a fake"
-        original = records.get(record.original)
-        if original is None:
-            return own, "original not in the dataset"
-        path = ctx.artifact("tracks", original, ".json")
-        if not path.is_file():
-            cause = upstream.root_failure(original.video_id, PIPELINE[:3])
-            if cause is None:
-                raise FileNotFoundError(f"{path}: the original of this fake is not tracked yet; run track for it first")
-            return own, f"original unusable: {cause}"
-        document = read_tracks(path)
-        original_info = document["info"]
-        rule = pairing
-        if (original_info["width"], original_info["height"]) != (info.width, info.height):
-            rule = Pairing("own", pairing.min_detections, pairing.min_iou)  # boxes cannot be shared across sizes
-        clips = rule.pair(
-            tracks,
-            plans,
-            [Track.from_dict(t) for t in document["tracks"]],
-            [ClipPlan.from_dict(c) for c in document["clips"]],
-            num_frames=info.num_frames,
-        )
-        paired = sum(1 for c in clips if c.pair_clip)
-        return clips, f"{paired} of {len(clips)} clips paired ({rule.geometry} geometry)"
-
     report = ctx.run("extract", process, output)
     report.stats = made
     return report
+
+
+def _paired_clips(
+    ctx: StageContext,
+    upstream: Upstream,
+    pairing: Pairing,
+    original: VideoRecord | None,
+    record: VideoRecord,
+    document: dict,
+) -> tuple[list[PairedClip], str]:
+    """The clips to cut from ``record`` (its tracks ``document``), paired with its original's where it has one."""
+    info = VideoInfo.from_dict(document["info"])
+    tracks = [Track.from_dict(t) for t in document["tracks"]]
+    own = [PairedClip(ClipPlan.from_dict(c)) for c in document["clips"]]
+    if record.label != 1 or not record.original:
+        return own, "not a fake"
+    if original is None:
+        return own, "original not in the dataset"
+    path = ctx.artifact("tracks", original, ".json")
+    if not path.is_file():
+        cause = upstream.root_failure(original.video_id, PIPELINE[:3])
+        if cause is None:
+            raise FileNotFoundError(f"{path}: the original of this fake is not tracked yet; run track for it first")
+        return own, f"original unusable: {cause}"
+    theirs = read_tracks(path)
+    return pair_with_original(
+        pairing,
+        tracks,
+        [c.plan for c in own],
+        (info.width, info.height),
+        info.num_frames,
+        [Track.from_dict(t) for t in theirs["tracks"]],
+        [ClipPlan.from_dict(c) for c in theirs["clips"]],
+        (theirs["info"]["width"], theirs["info"]["height"]),
+    )
 
 
 def _clip_entry(

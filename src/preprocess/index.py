@@ -10,6 +10,7 @@ hash-chosen ``val_fraction`` of the groups to val. Unlabelled videos get the spl
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import time
@@ -54,7 +55,11 @@ COLUMNS = {
     "pair_iou": "float64",
     "pair_aligned": "bool",
     "tracker": "string",
+    "detector": "string",
+    "recipe": "string",
+    "label_track": "string",
 }
+SETTINGS_KEY = b"dfdetect_index_settings"  # JSON: the recipe, detectors and trackers the clips were made with
 
 
 def identity_keys(record: VideoRecord) -> list[str]:
@@ -114,9 +119,17 @@ def assign_splits(
 
 
 def build_index(
-    records: Iterable[VideoRecord], manifests: dict[str, dict], splits: dict[str, tuple[str, str]]
+    records: Iterable[VideoRecord],
+    manifests: dict[str, dict],
+    splits: dict[str, tuple[str, str]],
+    recipe: str = "none",
 ) -> pd.DataFrame:
-    """One row per clip of the videos that have a clips manifest; pairs verified against the original's clips."""
+    """One row per clip of the videos that have a clips manifest; pairs verified against the original's clips.
+
+    ``label_track`` says what a clip's label rests on: ``own`` when the clip holds detections of the video's own
+    track, ``original`` when it holds none (a paired fake clip cut in its original's window and box, whose own track
+    was detected elsewhere), ``none`` for an unpaired clip without detections.
+    """
     rows = []
     for record in records:
         manifest = manifests.get(record.video_id)
@@ -135,6 +148,7 @@ def build_index(
                         original_clip["crop_boxes"] == clip["crop_boxes"]
                     )
             frames = clip["source_frames"]
+            detections = len(clip["detections"]["frames"])
             rows.append(
                 {
                     "clip_id": clip["clip_id"],
@@ -153,22 +167,27 @@ def build_index(
                     "fps": clip["fps"],
                     "start_frame": frames[0],
                     "end_frame": frames[-1],
-                    "num_detections": len(clip["detections"]["frames"]),
+                    "num_detections": detections,
                     "split": split,
                     "group": group,
                     "pair_clip_id": pair_id,
                     "pair_iou": pair.get("iou", math.nan) if pair_id else math.nan,
                     "pair_aligned": aligned,
                     "tracker": manifest["tracker"]["name"],
+                    "detector": (manifest.get("detector") or {}).get("name", ""),
+                    "recipe": recipe,
+                    "label_track": "own" if detections else "original" if pair_id else "none",
                 }
             )
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.astype(COLUMNS).fillna({"pair_iou": np.nan})
 
 
-def write_index(frame: pd.DataFrame, path: str | Path) -> None:
+def write_index(frame: pd.DataFrame, path: str | Path, settings: dict | None = None) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = (table.schema.metadata or {}) | {SCHEMA_KEY: str(INDEX_SCHEMA_VERSION).encode()}
+    if settings is not None:
+        metadata[SETTINGS_KEY] = json.dumps(settings, sort_keys=True).encode()
     with atomic_path(path) as tmp:
         pq.write_table(table.replace_schema_metadata(metadata), tmp)
 
@@ -180,6 +199,12 @@ def read_index(path: str | Path) -> pd.DataFrame:
     if version != str(INDEX_SCHEMA_VERSION):
         raise ValueError(f"{path}: index schema version {version}, this code reads {INDEX_SCHEMA_VERSION}")
     return table.to_pandas()
+
+
+def read_index_settings(path: str | Path) -> dict:
+    """The recipe, detectors and trackers an index was built from (``{}`` for an index written without them)."""
+    raw = (pq.read_schema(path).metadata or {}).get(SETTINGS_KEY)
+    return json.loads(raw) if raw else {}
 
 
 def _clip(manifests: dict[str, dict], clip_id: str) -> dict | None:
@@ -197,8 +222,12 @@ def index_stage(
     val_parts: list[str | int] | None = None,
     val_fraction: float = 0.1,
     filename: str = "index.parquet",
+    recipe: str = "none",
 ) -> StageReport:
     """All clips manifests → ``<work_dir>/index.parquet`` (every video of the dataset, whatever the shard).
+
+    ``recipe`` (the ``recipe=`` choice) is recorded in every row and, with the detectors and trackers of the
+    manifests, in the file's metadata (:func:`read_index_settings`).
 
     Shard 0 writes it; run ``run=[index]`` once more after every shard has finished to index them all.
     """
@@ -216,8 +245,13 @@ def index_stage(
             manifests[record.video_id] = read_json(path)
             continue
         report.failures[record.video_id] = upstream.root_failure(record.video_id) or "not extracted yet"
-    frame = build_index(ctx.records, manifests, assign_splits(ctx.records, val_parts, val_fraction))
-    write_index(frame, ctx.work_dir / filename)
+    frame = build_index(ctx.records, manifests, assign_splits(ctx.records, val_parts, val_fraction), recipe)
+    settings = {
+        "recipe": recipe,
+        "detectors": sorted({(m.get("detector") or {}).get("name", "") for m in manifests.values()}),
+        "trackers": sorted({m["tracker"]["name"] for m in manifests.values()}),
+    }
+    write_index(frame, ctx.work_dir / filename, settings)
     report.done = len(manifests)
     report.seconds = time.perf_counter() - start
     clips_bytes = sum(c["bytes"] for m in manifests.values() for c in m["clips"])
@@ -227,6 +261,8 @@ def index_stage(
         "clips": len(frame),
         "pairs": int((frame["pair_clip_id"] != "").sum()),
         "aligned pairs": int(frame["pair_aligned"].sum()),
+        "pairs across sizes": _pairs_across_sizes(frame, manifests),
+        "paired clips without own detections": int((frame["label_track"] == "original").sum()),
         "splits": frame.groupby("split")["clip_id"].count().to_dict(),
         "clips MB": round(clips_bytes / 2**20, 1),
     }
@@ -234,6 +270,14 @@ def index_stage(
         log.warning("index: %d videos have no clips: %s", report.failed, _first(report.failures))
     log.info("index: %d clips of %d videos -> %s", len(frame), len(manifests), ctx.work_dir / filename)
     return report
+
+
+def _pairs_across_sizes(frame: pd.DataFrame, manifests: dict[str, dict]) -> int:
+    """Paired fake clips whose original has another frame size (aligned in the original's coordinates)."""
+    size = {v: (m["info"]["width"], m["info"]["height"]) for v, m in manifests.items()}
+    paired = frame[frame["pair_clip_id"] != ""]
+    originals = paired["pair_clip_id"].str.rpartition("/")[0]
+    return int(sum(size.get(o) != size.get(v) for o, v in zip(originals, paired["video_id"], strict=True)))
 
 
 def _first(failures: dict[str, str], count: int = 3) -> str:

@@ -1,14 +1,13 @@
 """The ``tracker=`` choices: detections of one video in, face tracks, per-frame crop boxes and clip plans out.
 
 Preprocessing (``track`` stage) and prediction call the same objects in memory, so training and test crops come
-from one code path. Each tracker also carries the :class:`~src.faces.pairs.Pairing` rule its seed used to pair
-fake clips with real ones.
+from one code path. How fake clips pair with real ones is the extract stage's :class:`~src.faces.pairs.Pairing`.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +15,6 @@ import numpy as np
 from src.faces.align import scaled_boxes, tube_square_boxes
 from src.faces.clips import ClipPlan, Windows, clip_rng, ntech_windows, whole_video_clip
 from src.faces.detectors.base import VideoDetections
-from src.faces.pairs import Pairing
 from src.faces.tracking import Track, face_tubes, interpolate_track, iou_tracks
 from src.video.io import VideoInfo
 
@@ -30,7 +28,6 @@ class TrackingResult:
 
 class FaceTracker(abc.ABC):
     name: str = "tracker"
-    pairing: Pairing
 
     def __call__(self, detections: VideoDetections, info: VideoInfo, video_id: str = "") -> TrackingResult:
         """Tracks, crop boxes and clip plans of one video; ``video_id`` seeds NTech's random clip windows."""
@@ -75,7 +72,6 @@ class NtechTracker(FaceTracker):
     clip_length: int = 50
     windows: Windows = "random"
     seed: int = 0xDEADFACE
-    pairing: Pairing = field(default_factory=lambda: Pairing(geometry="shared"))
     name: str = "ntech"
 
     def tracks(self, detections: VideoDetections, info: VideoInfo) -> list[Track]:
@@ -100,12 +96,7 @@ class NtechTracker(FaceTracker):
     @property
     def config(self) -> dict[str, Any]:
         keys = ("sigma_l", "sigma_h", "sigma_iou", "t_min", "interpolate_fps", "box_mult", "clip_length", "windows")
-        return {
-            "name": self.name,
-            **{k: getattr(self, k) for k in keys},
-            "seed": self.seed,
-            "pairing": self.pairing.config,
-        }
+        return {"name": self.name, **{k: getattr(self, k) for k in keys}, "seed": self.seed}
 
 
 @dataclass
@@ -121,7 +112,6 @@ class TubeTracker(FaceTracker):
     max_faces: int | None = None
     scale: float = 1.3
     max_frames: int | None = None
-    pairing: Pairing = field(default_factory=lambda: Pairing(geometry="own"))
     name: str = "tubes"
 
     def tracks(self, detections: VideoDetections, info: VideoInfo) -> list[Track]:
@@ -141,7 +131,7 @@ class TubeTracker(FaceTracker):
     @property
     def config(self) -> dict[str, Any]:
         keys = ("score_threshold", "iou_threshold", "max_faces", "scale", "max_frames")
-        return {"name": self.name, **{k: getattr(self, k) for k in keys}, "pairing": self.pairing.config}
+        return {"name": self.name, **{k: getattr(self, k) for k in keys}}
 
 
 def detection_step(detections: VideoDetections) -> int:
