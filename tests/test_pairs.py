@@ -77,3 +77,16 @@ def test_clip_iou_falls_back_to_all_shared_frames():
     a, b = track(0, range(0, 60, 6)), track(1, range(0, 60, 6), x=10)
     assert clip_iou(a, b, np.arange(100, 150)) == pytest.approx(90 / 110)
     assert math.isnan(clip_iou(a, track(1, range(100, 130, 6)), np.arange(0, 50)))
+
+
+def test_pairing_thresholds_min_iou_strict_and_min_detections_inclusive():
+    from src.faces.pairs import Pairing
+    from src.faces.tracking import Track
+
+    frames = np.arange(0, 30, 6)  # 5 detections: exactly min_detections
+    real = Track(0, frames, np.tile([0, 0, 10, 10], (5, 1)), np.ones(5), np.ones(5, bool))
+    exactly_half = Track(0, frames, np.tile([0, 0, 5, 10], (5, 1)), np.ones(5), np.ones(5, bool))  # IoU 0.5
+    above = Track(1, frames, np.tile([0, 0, 5.1, 10], (5, 1)), np.ones(5), np.ones(5, bool))
+    assert Pairing().match([real], [exactly_half]) == {}  # NTech: min IoU > 0.5, strictly
+    assert Pairing().match([real], [above]) == {0: 1}  # 5 detections are enough (>= MIN_TRACK_LENGTH)
+    assert Pairing(min_detections=6).match([real], [above]) == {}
