@@ -176,3 +176,27 @@ def test_entry_point_config_errors_are_one_line(overrides: list[str], expected: 
     assert out.returncode != 0
     assert expected in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert not list(tmp_path.glob("**/probe/*")), "no stage may have run"
+
+
+def test_tube_frames_without_detection_show_the_nearest_detected_image_losslessly(tmp_path) -> None:
+    """RobustForensics filled a frame where the tube had no face with the nearest detected frame's box *and image*;
+    the recipes' libx264rgb crf 0 clips give back those pixels exactly."""
+    from src.faces.clips import whole_video_clip
+    from src.faces.tracking import Track
+    from src.preprocess.extract import cut_clips
+    from src.video.io import probe
+
+    frames = synthetic_frames(6, 48, 64, seed=3)
+    write_video(tmp_path / "v.mp4", frames, fps=25, crf=0, pix_fmt="yuv444p", codec="libx264")
+    detected = np.array([True, False, False, True, False, True])  # frames 1, 2 and 4 had no face
+    track = Track(0, np.arange(6), np.tile([8, 8, 40, 40], (6, 1)), detected * 0.9, detected)
+    plan = whole_video_clip(track, np.tile([8, 8, 40, 40], (6, 1)), 6)
+    assert plan.image_frames.tolist() == [0, 0, 3, 3, 3, 5]  # ties go to the earlier detection
+    info = probe(tmp_path / "v.mp4")
+    with open_video(tmp_path / "v.mp4", "pyav", info) as reader:
+        source = reader.read(np.arange(6))
+    lossless = ClipEncoder(codec="libx264rgb", pix_fmt="rgb24", crf=0, tune=None)
+    (path,) = cut_clips(tmp_path / "v.mp4", info, [plan], tmp_path / "clips", lossless).values()
+    with open_video(path, "decord") as reader:
+        clip = reader.read(np.arange(6))
+    assert np.array_equal(clip, source[plan.image_frames, 8:40, 8:40])

@@ -22,7 +22,7 @@ the clip (on all shared frames if the clip holds none): how well the fake's own 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -91,7 +91,7 @@ class Pairing:
                 keep = clip.source_frames < (num_frames if num_frames is not None else np.inf)
                 if fake_id is None or not keep.any():
                     continue
-                plan = ClipPlan(fake_id, clip.source_frames[keep], clip.crop_boxes[keep])
+                plan = replace(clip.subset(keep), track_id=fake_id)
                 if plan.name not in paired:  # two real tracks on one fake track: the first wins
                     iou = clip_iou(reals[clip.track_id], fakes[fake_id], plan.source_frames)
                     paired[plan.name] = PairedClip(plan, clip.name, iou, aligned=bool(keep.all()))
@@ -130,8 +130,12 @@ def clip_iou(a: Track, b: Track, frames: np.ndarray) -> float:
 
 
 def same_geometry(a: ClipPlan, b: ClipPlan) -> bool:
-    """True when clip frame i of both is the same source frame cut with the same box."""
-    return np.array_equal(a.source_frames, b.source_frames) and np.array_equal(a.crop_boxes, b.crop_boxes)
+    """True when clip frame i of both is the same source frame, showing the same image cut with the same box."""
+    return (
+        np.array_equal(a.source_frames, b.source_frames)
+        and np.array_equal(a.image_frames, b.image_frames)
+        and np.array_equal(a.crop_boxes, b.crop_boxes)
+    )
 
 
 def pair_with_original(

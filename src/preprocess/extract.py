@@ -89,18 +89,20 @@ def cut_clips(
         x1, y1, x2, y2 = plan.crop_boxes[0].tolist()
         if x1 < 0 or y1 < 0 or x2 > info.width or y2 > info.height:
             raise ValueError(f"{video}: clip {plan.name} crop box {plan.crop_boxes[0]} lies outside the frame")
-        if plan.source_frames[-1] >= info.num_frames:
-            raise ValueError(f"{video}: clip {plan.name} needs frame {plan.source_frames[-1]} of {info.num_frames}")
+        if plan.image_frames[-1] >= info.num_frames:
+            raise ValueError(f"{video}: clip {plan.name} needs frame {plan.image_frames[-1]} of {info.num_frames}")
     paths = {plan.name: out_dir / f"{plan.name}.mp4" for plan in plans}
-    wanted = np.unique(np.concatenate([plan.source_frames for plan in plans]))
+    wanted = np.unique(np.concatenate([plan.image_frames for plan in plans]))
     with contextlib.ExitStack() as stack:
         writers = [stack.enter_context(encoder.writer(paths[plan.name], info.fps)) for plan in plans]
         reader = stack.enter_context(open_video(video, backend, info))
         for indices, frames in reader.iter_chunks(chunk_size, wanted):
-            for plan, writer in zip(plans, writers, strict=True):
-                slot = np.minimum(np.searchsorted(plan.source_frames, indices), len(plan.source_frames) - 1)
-                for j in np.flatnonzero(plan.source_frames[slot] == indices):
-                    writer.write(np.ascontiguousarray(crop(frames[j], plan.crop_boxes[slot[j]])))
+            for plan, writer in zip(plans, writers, strict=True):  # a reused image is written once per clip frame
+                first = np.searchsorted(plan.image_frames, indices, side="left")
+                last = np.searchsorted(plan.image_frames, indices, side="right")
+                for j in range(len(indices)):
+                    for slot in range(first[j], last[j]):
+                        writer.write(np.ascontiguousarray(crop(frames[j], plan.crop_boxes[slot])))
     return paths
 
 
@@ -207,6 +209,7 @@ def _clip_entry(
         "path": path.relative_to(ctx.work_dir).as_posix(),
         "source_frames": plan.source_frames.tolist(),
         "crop_boxes": plan.crop_boxes.tolist(),
+        **({"image_frames": plan.image_frames.tolist()} if plan.reuses_images else {}),
         "size": list(plan.size),
         "fps": info.fps,
         "encoder": encoder.config,

@@ -59,6 +59,7 @@ COLUMNS = {
     "recipe": "string",
     "label_track": "string",
 }
+GEOMETRY = ("source_frames", "image_frames", "crop_boxes")  # equal in both clips of an aligned pair
 SETTINGS_KEY = b"dfdetect_index_settings"  # JSON: the recipe, detectors and trackers the clips were made with
 
 
@@ -144,9 +145,7 @@ def build_index(
                 if original_clip is None:  # the original's clips are missing (its extraction failed)
                     pair_id = ""
                 else:
-                    aligned = original_clip["source_frames"] == clip["source_frames"] and (
-                        original_clip["crop_boxes"] == clip["crop_boxes"]
-                    )
+                    aligned = all(original_clip.get(k) == clip.get(k) for k in GEOMETRY)
             frames = clip["source_frames"]
             detections = len(clip["detections"]["frames"])
             rows.append(
@@ -276,8 +275,8 @@ def _pairs_across_sizes(frame: pd.DataFrame, manifests: dict[str, dict]) -> int:
     """Paired fake clips whose original has another frame size (aligned in the original's coordinates)."""
     size = {v: (m["info"]["width"], m["info"]["height"]) for v, m in manifests.items()}
     paired = frame[frame["pair_clip_id"] != ""]
-    originals = paired["pair_clip_id"].str.rpartition("/")[0]
-    return int(sum(size.get(o) != size.get(v) for o, v in zip(originals, paired["video_id"], strict=True)))
+    originals = [clip_id.rpartition("/")[0] for clip_id in paired["pair_clip_id"]]
+    return sum(size.get(o) != size.get(v) for o, v in zip(originals, paired["video_id"], strict=True))
 
 
 def _first(failures: dict[str, str], count: int = 3) -> str:
