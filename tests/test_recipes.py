@@ -113,7 +113,7 @@ def test_ntech_predict_is_the_seeds() -> None:
     ensemble = cfg.ensemble
     assert ensemble.name == "ntech_seq" and ensemble.sampling.sampler.target_fps == 15 and ensemble.detect_every == 3
     assert (ensemble.tracker.t_min, ensemble.tracker.interpolate_fps) == (7, 15)
-    assert ensemble.members.seq.crops.every == 14 and ensemble.members.seq.crops.length == 7
+    assert ensemble.members.seq.crops.every == 14 and "length" not in ensemble.members.seq.crops  # the export's
     assert (ensemble.rule.power, list(ensemble.rule.clip), ensemble.fallback) == (0.65, [0.01, 0.99], 0.5)
 
 
@@ -228,3 +228,18 @@ def test_ntech_recipe_preprocesses_real_videos_end_to_end_with_a_random_dsfd(tmp
     assert settings == {"recipe": "ntech", "detectors": ["dsfd"], "trackers": ["ntech"]}
     manifest = (work / "clips" / next(iter(PAIR))).with_suffix(".mp4.json")
     assert '"name": "dsfd"' in manifest.read_text() and '"name": "ntech"' in manifest.read_text()
+
+
+def test_the_ensemble_takes_a_sequence_models_window_length_from_its_export() -> None:
+    from torch import nn
+
+    from src.inference.crops import NtechSequences
+    from src.inference.ensemble import ExportedModel, Member
+
+    def member(crops: NtechSequences, seq_length: int | None) -> Member:
+        return Member("seq", ExportedModel(nn.Identity(), seq_length=seq_length), crops, transform=lambda **kw: kw)
+
+    assert member(NtechSequences(), 7).crops.length == 7
+    assert member(NtechSequences(length=5), None).crops.length == 5  # a model without the record: the config's
+    with pytest.raises(ValueError, match=r"crops\.length=5 but its model takes 7 frames"):
+        member(NtechSequences(length=5), 7)
