@@ -47,7 +47,7 @@ def test_ntech_preprocess_is_the_seeds() -> None:
     assert (tracker.clip_length, tracker.box_mult, tracker.seed, tracker.interpolate_fps) == (50, 1.5, 0xDEADFACE, None)
     # §1.4: tracks of >= 5 detections, min IoU > 0.5; pixel-aligned pairs
     pairing = cfg.stages.extract.pairing
-    assert (pairing.geometry, pairing.min_detections, pairing.min_iou) == ("shared", 5, 0.5)
+    assert (pairing.geometry, pairing.min_detections, pairing.min_iou) == ("per_pair", 5, 0.5)
     # lossless clips, as the seed's PNG crops; the fork trained on parts 0-35 and held out 36-49
     encoder = cfg.stages.extract.encoder
     assert (encoder.codec, encoder.pix_fmt, encoder.crf) == ("libx264rgb", "rgb24", 0)

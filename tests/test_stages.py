@@ -12,6 +12,7 @@ import pytest
 
 from src.faces.align import crop
 from src.faces.detectors.base import FrameDetections, VideoDetections
+from src.faces.pairs import Pairing
 from src.faces.tracking.trackers import NtechTracker, TubeTracker
 from src.preprocess.extract import ClipEncoder, extract_stage
 from src.preprocess.index import index_stage, read_index
@@ -200,3 +201,40 @@ def test_tube_frames_without_detection_show_the_nearest_detected_image_losslessl
     with open_video(path, "decord") as reader:
         clip = reader.read(np.arange(6))
     assert np.array_equal(clip, source[plan.image_frames, 8:40, 8:40])
+
+
+def test_a_clip_with_a_frame_size_cuts_the_resized_frames(tmp_path) -> None:
+    """A fake stored smaller than its original is cut after resizing its frames to the original's size."""
+    import cv2
+
+    from src.faces.clips import ClipPlan
+    from src.preprocess.extract import cut_clips
+    from src.video.io import probe
+
+    frames = synthetic_frames(4, 48, 64, seed=5)
+    write_video(tmp_path / "small.mp4", frames, fps=25, crf=0, codec="libx264rgb", pix_fmt="rgb24", tune=None)
+    info = probe(tmp_path / "small.mp4")
+    plan = ClipPlan(0, np.arange(4), np.tile([40, 8, 72, 40], (4, 1)), frame_size=(80, 48))  # outside 64 px
+    lossless = ClipEncoder(codec="libx264rgb", pix_fmt="rgb24", crf=0, tune=None)
+    (path,) = cut_clips(tmp_path / "small.mp4", info, [plan], tmp_path / "clips", lossless).values()
+    with open_video(path, "decord") as reader:
+        clip = reader.read(np.arange(4))
+    expected = [cv2.resize(f, (80, 48), interpolation=cv2.INTER_LINEAR)[8:40, 40:72] for f in frames]
+    assert np.array_equal(clip, np.stack(expected))
+
+
+def test_per_pair_geometry_cuts_one_aligned_window_per_pair_in_both_videos(dataset):
+    """NTech's seed: the original's clips are the real sides of its pairs' windows; each fake clip shares one."""
+    ctx, _ = dataset
+    probe_stage(ctx)
+    track_stage(ctx, NtechTracker(clip_length=16))
+    extract_stage(ctx, Pairing("per_pair"), ClipEncoder())
+    index_stage(ctx, val_fraction=0.0)
+    index = read_index(ctx.work_dir / "index.parquet").set_index("clip_id")
+    (fake_clip,) = index.index[index["video_id"] == "fake.mp4"]
+    row = index.loc[fake_clip]
+    assert row["pair_aligned"] and row["label_track"] == "own" and row["pair_clip_id"].startswith("real.mp4/0_")
+    real = index.loc[row["pair_clip_id"]]
+    assert (real["start_frame"], real["num_frames"], real["height"]) == (row["start_frame"], 16, row["height"])
+    assert fake_clip.count("_") == 3  # <track>_<start>_<x1>_<y1>, NTech's clip name
+    assert index.loc[index["video_id"] == "real.mp4"].index.tolist() == [row["pair_clip_id"]]  # one pair, one clip

@@ -8,7 +8,7 @@ one clip have the same size.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -24,13 +24,17 @@ class ClipPlan:
 
     Clip frame ``i`` stands for source frame ``source_frames[i]`` and shows the image of source frame
     ``image_frames[i]`` (the same frame unless a tube fills a frame without detection with its nearest detected
-    frame, as RobustForensics did), cut with ``crop_boxes[i]``.
+    frame, as RobustForensics did), cut with ``crop_boxes[i]``. ``frame_size`` (width, height) resizes the source
+    frames before cutting: a fake stored at another size than its original is cut in the original's coordinates.
+    ``tag`` extends the name where one track has several clips at one start (NTech's per-pair boxes).
     """
 
     track_id: int
     source_frames: np.ndarray  # int64 (N,), increasing
     crop_boxes: np.ndarray  # int64 (N, 4), xyxy, right/bottom exclusive, one size for the clip
     image_frames: np.ndarray | None = None  # int64 (N,), non-decreasing; None: source_frames
+    frame_size: tuple[int, int] | None = None
+    tag: str = ""
 
     def __post_init__(self) -> None:
         self.source_frames = np.asarray(self.source_frames, np.int64).reshape(-1)
@@ -47,7 +51,7 @@ class ClipPlan:
 
     @property
     def name(self) -> str:
-        return f"{self.track_id}_{int(self.source_frames[0])}"
+        return f"{self.track_id}_{int(self.source_frames[0])}" + (f"_{self.tag}" if self.tag else "")
 
     @property
     def size(self) -> tuple[int, int]:
@@ -60,21 +64,39 @@ class ClipPlan:
         return not np.array_equal(self.image_frames, self.source_frames)
 
     def to_dict(self) -> dict[str, Any]:
-        images = {"image_frames": self.image_frames.tolist()} if self.reuses_images else {}
-        return {
-            "name": self.name,
-            "track_id": self.track_id,
-            "source_frames": self.source_frames.tolist(),
-            "crop_boxes": self.crop_boxes.tolist(),
-        } | images
+        optional = {"image_frames": self.image_frames.tolist()} if self.reuses_images else {}
+        optional |= {"frame_size": list(self.frame_size)} if self.frame_size else {}
+        return (
+            {
+                "name": self.name,
+                "track_id": self.track_id,
+                "source_frames": self.source_frames.tolist(),
+                "crop_boxes": self.crop_boxes.tolist(),
+            }
+            | optional
+            | ({"tag": self.tag} if self.tag else {})
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClipPlan:
-        return cls(int(data["track_id"]), data["source_frames"], data["crop_boxes"], data.get("image_frames"))
+        size = data.get("frame_size")
+        return cls(
+            int(data["track_id"]),
+            data["source_frames"],
+            data["crop_boxes"],
+            data.get("image_frames"),
+            tuple(size) if size else None,
+            data.get("tag", ""),
+        )
 
     def subset(self, keep: np.ndarray) -> ClipPlan:
-        """The clip restricted to the frames where ``keep`` is true, for track ``track_id``."""
-        return ClipPlan(self.track_id, self.source_frames[keep], self.crop_boxes[keep], self.image_frames[keep])
+        """The clip restricted to the frames where ``keep`` is true."""
+        return replace(
+            self,
+            source_frames=self.source_frames[keep],
+            crop_boxes=self.crop_boxes[keep],
+            image_frames=self.image_frames[keep],
+        )
 
 
 def ntech_windows(
@@ -131,3 +153,8 @@ def whole_video_clip(track: Track, crop_boxes: np.ndarray, num_frames: int, max_
 def clip_rng(seed: int, video_id: str, track_id: int) -> np.random.Generator:
     """A generator per (video, track): the same windows whatever the shard or the order videos are processed in."""
     return np.random.default_rng([seed, zlib.crc32(video_id.encode()), track_id])
+
+
+def pair_rng(seed: int, original_id: str, fake_id: str, real_track: int, fake_track: int) -> np.random.Generator:
+    """A generator per real/fake track pair: the original's and the fake's extraction draw the same window."""
+    return np.random.default_rng([seed, zlib.crc32(f"{original_id}|{fake_id}".encode()), real_track, fake_track])
