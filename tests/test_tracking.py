@@ -189,3 +189,12 @@ def test_tubes_iou_threshold_joins_a_face_at_exactly_0_5():
     assert tube.detected.all()  # joined: one tube with both detections
     (tube,) = face_tubes(video([([0, 0, 9, 9], 0.99)], [([0, 0, 3, 9], 0.99)]), iou_threshold=0.5)  # IoU 0.4
     assert tube.detected.tolist() == [True, False]  # a second tube; the first (ties keep order) is filled
+
+
+def test_a_tube_shows_the_nearest_detected_image_where_it_was_filled_ntech_its_own():
+    from src.faces.tracking.trackers import NtechTracker, TubeTracker
+
+    dets = video([(box(0, 0), 0.99)], [], [], [(box(0, 0), 0.99)], step=2)
+    (tube,) = face_tubes(dets)
+    assert tube.frames.tolist() == [0, 2, 4, 6] and TubeTracker().image_frames(tube).tolist() == [0, 0, 6, 6]
+    assert NtechTracker().image_frames(tube).tolist() == [0, 2, 4, 6]  # NTech cut interpolated frames themselves

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from src.faces.tracking import Track, nearest_in_time
+from src.faces.tracking import Track, nearest_detected, nearest_in_time
 
 Windows = Literal["random", "all"]
 
@@ -145,8 +145,7 @@ def whole_video_clip(track: Track, crop_boxes: np.ndarray, num_frames: int, max_
     ``max_frames`` keeps only the first frames (tests, quick runs); ``None`` keeps the whole video.
     """
     frames = np.arange(num_frames if max_frames is None else min(num_frames, max_frames))
-    detected = np.flatnonzero(track.detected) if track.detected.any() else np.arange(len(track))
-    nearest = detected[nearest_in_time(track.frames[detected], frames)]
+    nearest = nearest_detected(track, frames)
     return ClipPlan(track.track_id, frames, crop_boxes[nearest], track.frames[nearest])
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from src.faces.align import scaled_boxes, tube_square_boxes
 from src.faces.clips import ClipPlan, Windows, clip_rng, ntech_windows, whole_video_clip
 from src.faces.detectors.base import VideoDetections
-from src.faces.tracking import Track, face_tubes, interpolate_track, iou_tracks
+from src.faces.tracking import Track, face_tubes, interpolate_track, iou_tracks, nearest_detected
 from src.video.io import VideoInfo
 
 
@@ -42,6 +42,10 @@ class FaceTracker(abc.ABC):
     @abc.abstractmethod
     def crop_boxes(self, track: Track, info: VideoInfo) -> np.ndarray:
         """Integer crop box (x1, y1, x2, y2) of every frame of ``track``."""
+
+    def image_frames(self, track: Track) -> np.ndarray:
+        """The source frame whose image each frame of ``track`` shows: its own (NTech cut interpolated frames too)."""
+        return track.frames
 
     @abc.abstractmethod
     def clips(
@@ -119,6 +123,10 @@ class TubeTracker(FaceTracker):
 
     def crop_boxes(self, track: Track, info: VideoInfo) -> np.ndarray:
         return tube_square_boxes(track.boxes, info.width, info.height, self.scale)
+
+    def image_frames(self, track: Track) -> np.ndarray:
+        """A filled frame shows the image of the tube's nearest detected frame, as in training clips."""
+        return track.frames[nearest_detected(track, track.frames)]
 
     def clips(
         self, tracks: list[Track], crops: list[np.ndarray], info: VideoInfo, video_id: str, step: int
