@@ -1,5 +1,6 @@
 """Preprocess a video dataset: probe → detect → track → extract → index (see conf/preprocess.yaml).
 
+python preprocess.py recipe=robustforensics data.root=/data/dfdc
 python preprocess.py data=dfdc data.root=/data/dfdc detector=retinaface_mnet tracker=tubes
 python preprocess.py data=realvideos run=[probe] shard=0 num_shards=4
 """
@@ -17,6 +18,7 @@ from omegaconf import DictConfig
 from src.preprocess.detect import check_detector
 from src.preprocess.runner import StageContext, disk_summary
 from src.utils.config import check_missing, check_shard, check_writable, one_line
+from src.utils.recipe import check_recipe
 from src.utils.runner import SettingsChanged
 from src.utils.signals import interrupted, sigterm_as_interrupt
 
@@ -27,6 +29,7 @@ log = logging.getLogger("preprocess")
 def main(cfg: DictConfig) -> None:
     check_missing(cfg)
     check_shard(cfg.shard, cfg.num_shards)
+    check_recipe(cfg, "preprocess")
     if cfg.on_change not in ("refuse", "redo"):
         raise SystemExit(f"config error: on_change must be refuse or redo, got {cfg.on_change!r}")
     for name in cfg.run:  # a typo in run= stops before any video is read

@@ -21,6 +21,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from src.models.export import model_spec
 from src.utils.config import check_missing
+from src.utils.recipe import check_recipe
 
 log = logging.getLogger("train")
 # Our samplers resume from the restored step (src/datamodules/samplers.py); Lightning cannot see that.
@@ -32,6 +33,7 @@ def train(cfg: DictConfig) -> tuple[pl.Trainer, float | None]:
     if OmegaConf.is_missing(cfg.data, "root"):
         cfg.data.root = None  # training reads the clip index under data.work_dir; the videos are preprocessing's
     check_missing(cfg)  # the whole config: the logged hyperparameters resolve every value
+    check_recipe(cfg, "train")
     check_checkpoint(cfg.ckpt_path)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.datamodule)

@@ -30,6 +30,7 @@ from tests.helpers import (
     default_detector,
     face_boxes,
     require_realvideos,
+    seed_pairing,
     synthetic_frames,
     write_tube_clips,
 )
@@ -88,7 +89,7 @@ def _preprocessed(request, tmp_path_factory, name: str, tracker) -> Path:
     ctx = StageContext(FolderSource(REALVIDEOS, "labels.csv").records(), work, progress=False)
     probe_stage(ctx)
     track_stage(ctx, tracker)
-    extract_stage(ctx, tracker.pairing, ClipEncoder())
+    extract_stage(ctx, seed_pairing(tracker), ClipEncoder())
     index_stage(ctx)
     return work
 

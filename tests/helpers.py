@@ -18,6 +18,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from src.faces.detectors.compose import compose_detector
+from src.faces.pairs import Pairing
 from src.preprocess.index import write_index
 from src.utils.config import compose_config
 from src.utils.paths import REPO_ROOT
@@ -214,3 +215,8 @@ def overrides(work: Path, out: Path, *extra: str) -> list[str]:
 
 def compose_train(*args: str) -> DictConfig:
     return compose_config("train", args)
+
+
+def seed_pairing(tracker):
+    """The pairing each seed's recipe gives the extract stage (conf/recipe/*.yaml pair_geometry) for ``tracker``."""
+    return Pairing("own" if tracker.name == "tubes" else "shared")

@@ -23,13 +23,13 @@ def track(n: int, start: int = 0, step: int = 2) -> tuple[np.ndarray, np.ndarray
 
 def test_ntech_sequences_windows_middle_box_and_flips():
     f, b = track(30)
-    units = NtechSequences().units(TrackCrops([f], [b]))
+    units = NtechSequences(length=7).units(TrackCrops([f], [b]))
     # track[:-6:14] → starts 0 and 14 (28 would not leave 7 frames)
     assert [u.frames.tolist() for u in units] == [f[0:7].tolist(), f[14:21].tolist()]
     assert [u.boxes[0, 0] for u in units] == [f[3], f[17]]  # the middle frame's box for the whole window
     assert all((u.boxes == u.boxes[0]).all() for u in units)
     assert [u.flip for u in units] == [True, False]
-    assert NtechSequences().units(TrackCrops([f[:6]], [b[:6]])) == []  # too short for one window
+    assert NtechSequences(length=7).units(TrackCrops([f[:6]], [b[:6]])) == []  # too short for one window
 
 
 def test_ntech_frames_split_between_models():
@@ -93,7 +93,7 @@ def test_member_sequence_layout_maps_outputs_to_frames_and_flips():
     frames = gradient_frames(30)
     f = frames.indices
     boxes = np.tile([0, 0, 32, 24], (30, 1))
-    member = Member("seq", ExportedModel(MeanLogit()), NtechSequences(), IDENTITY, batch_size=7)
+    member = Member("seq", ExportedModel(MeanLogit()), NtechSequences(length=7), IDENTITY, batch_size=7)
     timer = StageTimer()
     result = member.run(frames, TrackCrops([f], [boxes]), torch.device("cpu"), timer=timer)
     samples = result.samples

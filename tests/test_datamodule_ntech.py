@@ -206,3 +206,20 @@ def test_datamodule_builds_loaders_from_the_config_parts(synthetic_work) -> None
     assert len(datamodule.train_dataloader().sampler) == 10
     val = next(iter(datamodule.val_dataloader()))
     assert sorted(val["label"].tolist()) == [0, 1] and (val["target"][val["label"] == 1] == 1).all()
+
+
+def test_compression_times_every_clip_at_ntechs_30_fps(tmp_path) -> None:
+    """NTech's TrackPairDataset assumed FPS = 30 for every clip: a 25 fps clip is re-encoded as if it were 30 fps."""
+    index = constant_pair_index(tmp_path, 0, 255)
+    index["fps"] = 25.0
+    rates = []
+
+    class Spy(VideoCompression):
+        def __call__(self, frames, params, source_fps=30.0):
+            rates.append(source_fps)
+            return super().__call__(frames, params, source_fps)
+
+    identity = A.Compose([A.Normalize(mean=(0, 0, 0), std=(1, 1, 1), max_pixel_value=255)])
+    PairDataset(index, tmp_path, SEQ, identity, Spy(p=1.0))[(0, 1)]
+    PairDataset(index, tmp_path, SEQ, identity, Spy(p=1.0), source_fps=None)[(0, 1)]
+    assert rates == [30.0, 30.0, 25.0, 25.0]  # both members; None: each clip's own rate

@@ -7,7 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src.preprocess.index import COLUMNS, assign_splits, build_index, read_index, split_groups, write_index
+from src.preprocess.index import (
+    COLUMNS,
+    assign_splits,
+    build_index,
+    read_index,
+    read_index_settings,
+    split_groups,
+    write_index,
+)
 from src.video.sources import VideoRecord
 
 FF = "ffpp/manipulated_sequences/{m}/{c}/videos/{t}_{s}.mp4"
@@ -119,3 +127,27 @@ def test_build_index_verifies_pairs_against_the_original_clips(tmp_path):
         read_index(tmp_path / "plain.parquet")
     empty = build_index(records, {}, assign_splits(records))
     assert len(empty) == 0 and list(empty.columns) == list(COLUMNS)
+
+
+def test_the_index_records_recipe_detector_and_what_each_label_rests_on(tmp_path):
+    real, fake = dfdc("a.mp4", 0), dfdc("b.mp4", 0, 1, "a.mp4")
+    frames, boxes = [10, 11, 12], [[0, 0, 10, 20]] * 3
+    unseen = clip(fake.video_id, "5_10", frames, boxes, {"clip_id": f"{real.video_id}/0_10", "iou": 0.6})
+    unseen["detections"]["frames"] = []  # a fragment of the fake's track, detected outside the original's window
+    manifests = {
+        real.video_id: {
+            "tracker": {"name": "ntech"},
+            "detector": {"name": "dsfd"},
+            "clips": [clip(real.video_id, "0_10", frames, boxes)],
+        },
+        fake.video_id: {"tracker": {"name": "ntech"}, "detector": {"name": "dsfd"}, "clips": [unseen]},
+    }
+    frame = build_index([real, fake], manifests, assign_splits([real, fake], val_fraction=0.0), recipe="ntech")
+    rows = frame.set_index("clip_id")
+    assert rows.loc[f"{fake.video_id}/5_10", "label_track"] == "original"
+    assert rows.loc[f"{real.video_id}/0_10", "label_track"] == "own"
+    assert set(frame["recipe"]) == {"ntech"} and set(frame["detector"]) == {"dsfd"}
+    write_index(
+        frame, tmp_path / "index.parquet", settings={"recipe": "ntech", "detectors": ["dsfd"], "trackers": ["ntech"]}
+    )
+    assert read_index_settings(tmp_path / "index.parquet")["recipe"] == "ntech"

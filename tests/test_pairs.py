@@ -77,3 +77,61 @@ def test_clip_iou_falls_back_to_all_shared_frames():
     a, b = track(0, range(0, 60, 6)), track(1, range(0, 60, 6), x=10)
     assert clip_iou(a, b, np.arange(100, 150)) == pytest.approx(90 / 110)
     assert math.isnan(clip_iou(a, track(1, range(100, 130, 6)), np.arange(0, 50)))
+
+
+def test_pairing_thresholds_min_iou_strict_and_min_detections_inclusive():
+    from src.faces.pairs import Pairing
+    from src.faces.tracking import Track
+
+    frames = np.arange(0, 30, 6)  # 5 detections: exactly min_detections
+    real = Track(0, frames, np.tile([0, 0, 10, 10], (5, 1)), np.ones(5), np.ones(5, bool))
+    exactly_half = Track(0, frames, np.tile([0, 0, 5, 10], (5, 1)), np.ones(5), np.ones(5, bool))  # IoU 0.5
+    above = Track(1, frames, np.tile([0, 0, 5.1, 10], (5, 1)), np.ones(5), np.ones(5, bool))
+    assert Pairing().match([real], [exactly_half]) == {}  # NTech: min IoU > 0.5, strictly
+    assert Pairing().match([real], [above]) == {0: 1}  # 5 detections are enough (>= MIN_TRACK_LENGTH)
+    assert Pairing(min_detections=6).match([real], [above]) == {}
+
+
+def _gapless(track_id: int, frames: np.ndarray, box: list[float]) -> Track:
+    return Track(track_id, frames, np.tile(box, (len(frames), 1)), np.ones(len(frames)), np.ones(len(frames), bool))
+
+
+def test_per_pair_windows_lie_in_the_common_range_and_take_either_tracks_box() -> None:
+    from src.faces.pairs import pair_windows
+
+    real = _gapless(0, np.arange(0, 96, 6), [10, 10, 50, 50])
+    fake = _gapless(3, np.arange(12, 108, 6), [11, 11, 51, 51])
+    crops = {0: np.tile([0, 0, 60, 60], (16, 1)), 3: np.tile([2, 2, 62, 62], (16, 1))}
+    boxes, starts = set(), set()
+    for seed in range(24):
+        rng_of = lambda r, f, seed=seed: np.random.default_rng([seed, r, f])  # noqa: E731
+        (window,) = pair_windows(Pairing("per_pair"), [real], crops, [fake], crops, 300, 50, 6, rng_of)
+        again = pair_windows(Pairing("per_pair"), [real], crops, [fake], crops, 300, 50, 6, rng_of)[0]
+        assert window.real.name == again.real.name and window.fake.track_id == 3  # both sides draw the same
+        assert np.array_equal(window.real.source_frames, window.fake.source_frames)
+        assert np.array_equal(window.real.crop_boxes, window.fake.crop_boxes) and len(window.real.source_frames) == 50
+        start = int(window.real.source_frames[0])
+        assert 12 <= start <= 90 - 7 * 6  # 8 common detections from the start on: inside the overlap 12..90
+        boxes.add(tuple(window.real.crop_boxes[0].tolist()))
+        starts.add(start)
+    assert boxes == {(0, 0, 60, 60), (2, 2, 62, 62)} and len(starts) > 3  # the real or the fake box, at random
+
+
+def test_a_fake_of_another_size_pairs_and_aligns_in_the_originals_coordinates() -> None:
+    from src.faces.pairs import pair_with_original
+
+    frames = np.arange(0, 60, 6)
+    real = _gapless(0, frames, [100, 100, 300, 300])
+    fake = _gapless(0, frames, [100 * 832 / 854, 100, 300 * 832 / 854, 300])  # 854x480 stored at 832x480
+    original_clip = ClipPlan(0, np.arange(0, 50), np.tile([50, 50, 350, 350], (50, 1)))
+    fake_clip = ClipPlan(0, np.arange(0, 50), np.tile([49, 50, 341, 350], (50, 1)))
+    crops = {0: np.tile([50, 50, 350, 350], (10, 1))}
+    fake_crops = {0: np.tile([49, 50, 341, 350], (10, 1))}
+    clips, status = pair_with_original(
+        Pairing("shared"), ([fake], fake_crops, [fake_clip]), ([real], crops, [original_clip]),
+        (832, 480), (854, 480), 60, windows=None,
+    )  # fmt: skip
+    (clip,) = clips
+    assert clip.aligned and clip.pair_clip == "0_0" and clip.pair_iou > 0.99  # matched in the original's pixels
+    assert clip.plan.frame_size == (854, 480) and np.array_equal(clip.plan.crop_boxes, original_clip.crop_boxes)
+    assert "across sizes 832x480 -> 854x480" in status

@@ -71,7 +71,7 @@ TRANSFORM = A.Compose([A.SmallestMaxSize(max_size=64), A.CenterCrop(64, 56), A.N
 def ensemble(broken: bool = False) -> Ensemble:
     frame_net = Broken() if broken else Clips(1)
     members = [  # the frame member's layout: NTech's frame models take (N, 1, C, H, W) clips
-        Member("seq", ExportedModel(Clips(0).eval()), NtechSequences(), TRANSFORM),
+        Member("seq", ExportedModel(Clips(0).eval()), NtechSequences(length=7), TRANSFORM),
         Member("frame", ExportedModel(frame_net.eval()), NtechFrames(phases=(0, 1, 2, 3)), TRANSFORM),
     ]
     members[1].layout = "sequence"

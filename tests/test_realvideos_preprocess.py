@@ -13,7 +13,7 @@ from src.faces.tracking.trackers import NtechTracker, TubeTracker
 from src.preprocess.index import read_index
 from src.utils.io import read_json
 from src.video.io import VideoInfo, open_video
-from tests.helpers import REALVIDEOS
+from tests.helpers import REALVIDEOS, seed_pairing
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -108,7 +108,7 @@ def _own_crop_iou(work, fake: str, original: str, tracker) -> float:
         tracks.append({t.track_id: t for t in result.tracks})
         crops.append({t.track_id: c for t, c in zip(result.tracks, result.crop_boxes, strict=True)})
     ious = []
-    for real_id, fake_id in tracker.pairing.match(list(tracks[1].values()), list(tracks[0].values())).items():
+    for real_id, fake_id in seed_pairing(tracker).match(list(tracks[1].values()), list(tracks[0].values())).items():
         a, b = tracks[0][fake_id], tracks[1][real_id]
         _, ia, ib = np.intersect1d(a.frames, b.frames, return_indices=True)
         both = a.detected[ia] & b.detected[ib]

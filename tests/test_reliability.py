@@ -29,7 +29,7 @@ from src.utils.io import read_json, read_made_by, write_json
 from src.utils.runner import SettingsChanged
 from src.video.io import VideoReadError, probe
 from src.video.sources import FolderSource
-from tests.helpers import REPO_ROOT, synthetic_frames
+from tests.helpers import REPO_ROOT, seed_pairing, synthetic_frames
 
 
 # 1. settings-aware resume
@@ -37,7 +37,7 @@ def test_rerun_with_another_tracker_refuses_then_redoes_and_the_index_records_it
     ctx, _ = dataset
     probe_stage(ctx)
     track_stage(ctx, NtechTracker(clip_length=16))
-    extract_stage(ctx, NtechTracker().pairing, ClipEncoder())
+    extract_stage(ctx, seed_pairing(NtechTracker()), ClipEncoder())
     with pytest.raises(SettingsChanged, match=r"tracker\.clip_length: 16 -> 12.*on_change=redo") as refused:
         track_stage(ctx, NtechTracker(clip_length=12))
     assert "\n" not in str(refused.value)
@@ -48,7 +48,7 @@ def test_rerun_with_another_tracker_refuses_then_redoes_and_the_index_records_it
     assert report.redone == 3 and report.failed == 1  # corrupt.mp4 still fails
     tracks = read_json(ctx.work_dir / "tracks" / "real.mp4.json")
     assert tracks["tracker"]["clip_length"] == 12 and tracks["made_by"]["settings"]["tracker"]["clip_length"] == 12
-    assert extract_stage(ctx, NtechTracker().pairing, ClipEncoder()).redone == 3  # its input (the tracks) changed
+    assert extract_stage(ctx, seed_pairing(NtechTracker()), ClipEncoder()).redone == 3  # its input (the tracks) changed
     index_stage(ctx, val_fraction=0.0)
     import pyarrow.parquet as pq
 
@@ -369,13 +369,13 @@ def test_an_index_without_validation_and_videos_without_clips_are_said(dataset, 
     ctx, _ = dataset
     probe_stage(ctx)
     track_stage(ctx, NtechTracker(clip_length=64))  # 40-frame videos: tracks, but none long enough for a clip
-    extract_stage(ctx, NtechTracker().pairing, ClipEncoder())
+    extract_stage(ctx, seed_pairing(NtechTracker()), ClipEncoder())
     index_stage(ctx, val_fraction=0.0)
     assert "3 videos yielded no clip" in caplog.text and "none long enough" in caplog.text
     caplog.clear()
     ctx.on_change = "redo"
     track_stage(ctx, NtechTracker(clip_length=16))
-    extract_stage(ctx, NtechTracker().pairing, ClipEncoder())
+    extract_stage(ctx, seed_pairing(NtechTracker()), ClipEncoder())
     index_stage(ctx, val_fraction=0.0)
     assert "every labelled clip is in train, none in val" in caplog.text
 
@@ -410,7 +410,7 @@ def test_training_refuses_an_index_made_by_another_tracker(dataset):
     ctx, _ = dataset
     probe_stage(ctx)
     track_stage(ctx, NtechTracker(clip_length=16))
-    extract_stage(ctx, NtechTracker().pairing, ClipEncoder())
+    extract_stage(ctx, seed_pairing(NtechTracker()), ClipEncoder())
     index_stage(ctx, val_fraction=0.0)
     assert len(read_clip_index(ctx.work_dir / "index.parquet", "ntech")) == 3
     with pytest.raises(ValueError, match=r"clips made by tracker ntech, this model's recipe needs tracker=tubes"):

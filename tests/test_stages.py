@@ -11,21 +11,22 @@ import numpy as np
 import pytest
 
 from src.faces.align import crop
+from src.faces.pairs import Pairing
 from src.faces.tracking.trackers import NtechTracker, TubeTracker
 from src.preprocess.extract import ClipEncoder, extract_stage
 from src.preprocess.index import index_stage, read_index
 from src.preprocess.probe import probe_stage
 from src.preprocess.runner import StageContext
 from src.preprocess.track import track_stage
-from src.video.io import open_video
-from tests.helpers import REPO_ROOT
+from src.video.io import open_video, write_video
+from tests.helpers import REPO_ROOT, seed_pairing, synthetic_frames
 
 
 def run_all(ctx: StageContext, tracker) -> dict:
     return {
         "probe": probe_stage(ctx),
         "track": track_stage(ctx, tracker),
-        "extract": extract_stage(ctx, tracker.pairing, ClipEncoder()),
+        "extract": extract_stage(ctx, seed_pairing(tracker), ClipEncoder()),
         "index": index_stage(ctx, val_fraction=0.0),
     }
 
@@ -96,12 +97,12 @@ def test_rerun_after_a_kill_skips_finished_videos(dataset, monkeypatch):
 
     monkeypatch.setattr(stages, "cut_clips", killed_on_second_video)
     with pytest.raises(KeyboardInterrupt):
-        extract_stage(ctx, tracker.pairing, ClipEncoder())
+        extract_stage(ctx, seed_pairing(tracker), ClipEncoder())
     done = ctx.work_dir / "clips" / "fake.mp4.json"
     assert done.is_file() and not (ctx.work_dir / "clips" / "lonely.mp4.json").exists()
     stamp = done.stat().st_mtime_ns
     monkeypatch.setattr(stages, "cut_clips", real_cut)
-    report = extract_stage(ctx, tracker.pairing, ClipEncoder())
+    report = extract_stage(ctx, seed_pairing(tracker), ClipEncoder())
     assert (report.done, report.skipped, report.failed) == (2, 1, 1)  # lonely + real redone, corrupt fails again
     assert done.stat().st_mtime_ns == stamp
 
@@ -144,3 +145,64 @@ def test_entry_point_config_errors_are_one_line(overrides: list[str], expected: 
     assert out.returncode != 0
     assert expected in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert not list(tmp_path.glob("**/probe/*")), "no stage may have run"
+
+
+def test_tube_frames_without_detection_show_the_nearest_detected_image_losslessly(tmp_path) -> None:
+    """RobustForensics filled a frame where the tube had no face with the nearest detected frame's box *and image*;
+    the recipes' libx264rgb crf 0 clips give back those pixels exactly."""
+    from src.faces.clips import whole_video_clip
+    from src.faces.tracking import Track
+    from src.preprocess.extract import cut_clips
+    from src.video.io import probe
+
+    frames = synthetic_frames(6, 48, 64, seed=3)
+    write_video(tmp_path / "v.mp4", frames, fps=25, crf=0, pix_fmt="yuv444p", codec="libx264")
+    detected = np.array([True, False, False, True, False, True])  # frames 1, 2 and 4 had no face
+    track = Track(0, np.arange(6), np.tile([8, 8, 40, 40], (6, 1)), detected * 0.9, detected)
+    plan = whole_video_clip(track, np.tile([8, 8, 40, 40], (6, 1)), 6)
+    assert plan.image_frames.tolist() == [0, 0, 3, 3, 3, 5]  # ties go to the earlier detection
+    info = probe(tmp_path / "v.mp4")
+    with open_video(tmp_path / "v.mp4", "pyav", info) as reader:
+        source = reader.read(np.arange(6))
+    lossless = ClipEncoder(codec="libx264rgb", pix_fmt="rgb24", crf=0, tune=None)
+    (path,) = cut_clips(tmp_path / "v.mp4", info, [plan], tmp_path / "clips", lossless).values()
+    with open_video(path, "decord") as reader:
+        clip = reader.read(np.arange(6))
+    assert np.array_equal(clip, source[plan.image_frames, 8:40, 8:40])
+
+
+def test_a_clip_with_a_frame_size_cuts_the_resized_frames(tmp_path) -> None:
+    """A fake stored smaller than its original is cut after resizing its frames to the original's size."""
+    import cv2
+
+    from src.faces.clips import ClipPlan
+    from src.preprocess.extract import cut_clips
+    from src.video.io import probe
+
+    frames = synthetic_frames(4, 48, 64, seed=5)
+    write_video(tmp_path / "small.mp4", frames, fps=25, crf=0, codec="libx264rgb", pix_fmt="rgb24", tune=None)
+    info = probe(tmp_path / "small.mp4")
+    plan = ClipPlan(0, np.arange(4), np.tile([40, 8, 72, 40], (4, 1)), frame_size=(80, 48))  # outside 64 px
+    lossless = ClipEncoder(codec="libx264rgb", pix_fmt="rgb24", crf=0, tune=None)
+    (path,) = cut_clips(tmp_path / "small.mp4", info, [plan], tmp_path / "clips", lossless).values()
+    with open_video(path, "decord") as reader:
+        clip = reader.read(np.arange(4))
+    expected = [cv2.resize(f, (80, 48), interpolation=cv2.INTER_LINEAR)[8:40, 40:72] for f in frames]
+    assert np.array_equal(clip, np.stack(expected))
+
+
+def test_per_pair_geometry_cuts_one_aligned_window_per_pair_in_both_videos(dataset):
+    """NTech's seed: the original's clips are the real sides of its pairs' windows; each fake clip shares one."""
+    ctx, _ = dataset
+    probe_stage(ctx)
+    track_stage(ctx, NtechTracker(clip_length=16))
+    extract_stage(ctx, Pairing("per_pair"), ClipEncoder())
+    index_stage(ctx, val_fraction=0.0)
+    index = read_index(ctx.work_dir / "index.parquet").set_index("clip_id")
+    (fake_clip,) = index.index[index["video_id"] == "fake.mp4"]
+    row = index.loc[fake_clip]
+    assert row["pair_aligned"] and row["label_track"] == "own" and row["pair_clip_id"].startswith("real.mp4/0_")
+    real = index.loc[row["pair_clip_id"]]
+    assert (real["start_frame"], real["num_frames"], real["height"]) == (row["start_frame"], 16, row["height"])
+    assert fake_clip.count("_") == 3  # <track>_<start>_<x1>_<y1>, NTech's clip name
+    assert index.loc[index["video_id"] == "real.mp4"].index.tolist() == [row["pair_clip_id"]]  # one pair, one clip

@@ -146,3 +146,55 @@ def test_tubes_crossing_one_face_per_tube_and_max_faces():
 def test_tubes_truncate_boxes_to_integer_pixels():
     (tube,) = face_tubes(video([([10.7, 20.2, 110.9, 120.5], 0.9)]))
     assert tube.boxes[0].tolist() == [10, 20, 110, 120]
+
+
+# --- Threshold boundaries: each seed keeps a value equal to its threshold ------------------------------------------
+# Scores are float32 (as the seeds' were), so the boundaries are tested at thresholds float32 holds exactly; the IoU
+# boundaries at the seeds' own values, with boxes whose IoU is exactly that in float64.
+
+
+def test_ntech_sigma_l_keeps_a_detection_scored_exactly_at_it():
+    dets = video([(box(0, 0), 0.99)], [(box(0, 0), 0.5)], [(box(0, 0), 0.99)])
+    (track,) = iou_tracks(dets, sigma_l=0.5)
+    assert len(track) == 3  # score >= sigma_l: the middle detection extends the track
+    assert len(iou_tracks(dets, sigma_l=0.5 + 1e-6)) == 2  # just above it: the track breaks in two
+
+
+def test_ntech_sigma_h_keeps_a_track_whose_best_score_is_exactly_it():
+    dets = video([(box(0, 0), 0.75)], [(box(0, 0), 0.5)])
+    assert len(iou_tracks(dets, sigma_l=0.3, sigma_h=0.75)) == 1
+    assert iou_tracks(dets, sigma_l=0.3, sigma_h=0.75 + 1e-6) == []
+
+
+def test_ntech_sigma_iou_extends_a_track_at_exactly_0_3():
+    inside = [0.0, 0.0, 3.0, 10.0]  # inside [0, 0, 10, 10]: IoU 30 / 100 = 0.3
+    assert box_iou(np.array([[0, 0, 10, 10]]), np.array([inside]))[0, 0] == 0.3
+    (track,) = iou_tracks(video([([0, 0, 10, 10], 0.99)], [(inside, 0.99)]), sigma_iou=0.3)
+    assert len(track) == 2
+    narrower = [0.0, 0.0, 2.9, 10.0]  # IoU 0.29: a new track
+    assert len(iou_tracks(video([([0, 0, 10, 10], 0.99)], [(narrower, 0.99)]), sigma_iou=0.3)) == 2
+
+
+def test_tubes_score_threshold_keeps_a_face_scored_exactly_at_it():
+    dets = video([(box(0, 0), 0.75)], [(box(0, 0), 0.75)])
+    (tube,) = face_tubes(dets, score_threshold=0.75)
+    assert tube.detected.all()
+    assert face_tubes(dets, score_threshold=0.75 + 1e-6) == []
+
+
+def test_tubes_iou_threshold_joins_a_face_at_exactly_0_5():
+    half = [0, 0, 4, 9]  # pixel-inclusive 5 x 10 inside [0, 0, 9, 9] (10 x 10): IoU 0.5
+    assert box_iou(np.array([[0, 0, 9, 9]]), np.array([half]), pixel_inclusive=True)[0, 0] == 0.5
+    (tube,) = face_tubes(video([([0, 0, 9, 9], 0.99)], [(half, 0.99)]), iou_threshold=0.5)
+    assert tube.detected.all()  # joined: one tube with both detections
+    (tube,) = face_tubes(video([([0, 0, 9, 9], 0.99)], [([0, 0, 3, 9], 0.99)]), iou_threshold=0.5)  # IoU 0.4
+    assert tube.detected.tolist() == [True, False]  # a second tube; the first (ties keep order) is filled
+
+
+def test_a_tube_shows_the_nearest_detected_image_where_it_was_filled_ntech_its_own():
+    from src.faces.tracking.trackers import NtechTracker, TubeTracker
+
+    dets = video([(box(0, 0), 0.99)], [], [], [(box(0, 0), 0.99)], step=2)
+    (tube,) = face_tubes(dets)
+    assert tube.frames.tolist() == [0, 2, 4, 6] and TubeTracker().image_frames(tube).tolist() == [0, 0, 6, 6]
+    assert NtechTracker().image_frames(tube).tolist() == [0, 2, 4, 6]  # NTech cut interpolated frames themselves

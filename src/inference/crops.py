@@ -62,7 +62,7 @@ class CropRecipe:
 
 @dataclass(frozen=True)
 class NtechSequences(CropRecipe):
-    length: int = 7
+    length: int | None = None  # frames per window; None: the model's (its exported spec's net.seq_length)
     every: int = 14
     flip_even: bool = True
     layout: Layout = "sequence"

@@ -7,6 +7,7 @@ autocast on CUDA.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,7 @@ class Member:
     layout: Layout | None = None  # how the model takes a batch; default: the recipe's
 
     def __post_init__(self) -> None:
+        self.crops = _window_of(self.name, self.crops, self.model.seq_length)
         self.layout = self.layout or self.crops.layout
         self.transform = self.transform or self.model.transform
         self.bgr = self.model.bgr if self.bgr is None else self.bgr
@@ -196,6 +198,18 @@ class ExportedModel:
     transform: Callable[..., Any] | None = None
     bgr: bool = False
     sha256: str | None = None  # of the weights file: a re-export or a fix in place rescores (src.inference.batch)
+    seq_length: int | None = None  # frames per clip of a sequence model (its spec's net.seq_length)
+
+
+def _window_of(member: str, crops: CropRecipe, seq_length: int | None) -> CropRecipe:
+    """``crops`` with the window length of a sequence model taken from its export; a different one is refused."""
+    if not hasattr(crops, "length"):
+        return crops
+    if crops.length is None and seq_length is None:
+        raise ValueError(f"member {member}: set crops.length (its model records no net.seq_length)")
+    if None not in (crops.length, seq_length) and crops.length != seq_length:
+        raise ValueError(f"member {member}: crops.length={crops.length} but its model takes {seq_length} frames")
+    return dataclasses.replace(crops, length=crops.length or seq_length)
 
 
 def load_model(path: str | Path) -> ExportedModel:
@@ -214,4 +228,5 @@ def load_model(path: str | Path) -> ExportedModel:
         instantiate(allowed(transform, path)) if transform else None,
         spec.get("input", {}).get("channel_order", "RGB") == "BGR",
         spec.get("sha256") or sha256sum(path.parent / spec["weights"]),
+        spec.get("net", {}).get("seq_length"),
     )

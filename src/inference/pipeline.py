@@ -116,7 +116,7 @@ class Predictor:
             tracks=[_track_summary(t) for t in tracks],
         )
         if tracks:
-            crops = TrackCrops([t.frames for t in tracks], boxes)
+            crops = TrackCrops([ens.tracker.image_frames(t) for t in tracks], boxes)  # tubes: nearest detected image
             members = [self._run_member(m, frames, crops, timer, video_id) for m in ens.members]
             with timer("aggregate"):
                 outputs = [m.output for m in members]

@@ -56,7 +56,12 @@ COLUMNS = {
     "pair_iou": "float64",
     "pair_aligned": "bool",
     "tracker": "string",
+    "detector": "string",
+    "recipe": "string",
+    "label_track": "string",
 }
+GEOMETRY = ("source_frames", "image_frames", "crop_boxes")  # equal in both clips of an aligned pair
+SETTINGS_KEY = b"dfdetect_index_settings"  # JSON: the recipe, detectors and trackers the clips were made with
 
 
 def identity_keys(record: VideoRecord) -> list[str]:
@@ -116,9 +121,17 @@ def assign_splits(
 
 
 def build_index(
-    records: Iterable[VideoRecord], manifests: dict[str, dict], splits: dict[str, tuple[str, str]]
+    records: Iterable[VideoRecord],
+    manifests: dict[str, dict],
+    splits: dict[str, tuple[str, str]],
+    recipe: str = "none",
 ) -> pd.DataFrame:
-    """One row per clip of the videos that have a clips manifest; pairs verified against the original's clips."""
+    """One row per clip of the videos that have a clips manifest; pairs verified against the original's clips.
+
+    ``label_track`` says what a clip's label rests on: ``own`` when the clip holds detections of the video's own
+    track, ``original`` when it holds none (a paired fake clip cut in its original's window and box, whose own track
+    was detected elsewhere), ``none`` for an unpaired clip without detections.
+    """
     rows = []
     for record in records:
         manifest = manifests.get(record.video_id)
@@ -133,10 +146,9 @@ def build_index(
                 if original_clip is None:  # the original's clips are missing (its extraction failed)
                     pair_id = ""
                 else:
-                    aligned = original_clip["source_frames"] == clip["source_frames"] and (
-                        original_clip["crop_boxes"] == clip["crop_boxes"]
-                    )
+                    aligned = all(original_clip.get(k) == clip.get(k) for k in GEOMETRY)
             frames = clip["source_frames"]
+            detections = len(clip["detections"]["frames"])
             rows.append(
                 {
                     "clip_id": clip["clip_id"],
@@ -155,24 +167,31 @@ def build_index(
                     "fps": clip["fps"],
                     "start_frame": frames[0],
                     "end_frame": frames[-1],
-                    "num_detections": len(clip["detections"]["frames"]),
+                    "num_detections": detections,
                     "split": split,
                     "group": group,
                     "pair_clip_id": pair_id,
                     "pair_iou": pair.get("iou", math.nan) if pair_id else math.nan,
                     "pair_aligned": aligned,
                     "tracker": manifest["tracker"]["name"],
+                    "detector": (manifest.get("detector") or {}).get("name", ""),
+                    "recipe": recipe,
+                    "label_track": "own" if detections else "original" if pair_id else "none",
                 }
             )
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.astype(COLUMNS).fillna({"pair_iou": np.nan})
 
 
-def write_index(frame: pd.DataFrame, path: str | Path, made_by: dict | None = None) -> None:
+def write_index(
+    frame: pd.DataFrame, path: str | Path, made_by: dict | None = None, settings: dict | None = None
+) -> None:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     metadata = (table.schema.metadata or {}) | {SCHEMA_KEY: str(INDEX_SCHEMA_VERSION).encode()}
     if made_by is not None:
         metadata[MADE_BY_KEY] = json.dumps(made_by, sort_keys=True).encode()
+    if settings is not None:
+        metadata[SETTINGS_KEY] = json.dumps(settings, sort_keys=True).encode()
     with atomic_path(path) as tmp:
         pq.write_table(table.replace_schema_metadata(metadata), tmp)
 
@@ -184,6 +203,12 @@ def read_index(path: str | Path) -> pd.DataFrame:
     if version != str(INDEX_SCHEMA_VERSION):
         raise ValueError(f"{path}: index schema version {version}, this code reads {INDEX_SCHEMA_VERSION}")
     return table.to_pandas()
+
+
+def read_index_settings(path: str | Path) -> dict:
+    """The recipe, detectors and trackers an index was built from (``{}`` for an index written without them)."""
+    raw = (pq.read_schema(path).metadata or {}).get(SETTINGS_KEY)
+    return json.loads(raw) if raw else {}
 
 
 def _clip(manifests: dict[str, dict], clip_id: str) -> dict | None:
@@ -201,8 +226,12 @@ def index_stage(
     val_parts: list[str | int] | None = None,
     val_fraction: float = 0.1,
     filename: str = "index.parquet",
+    recipe: str = "none",
 ) -> StageReport:
     """All clips manifests → ``<work_dir>/index.parquet`` (every video of the dataset, whatever the shard).
+
+    ``recipe`` (the ``recipe=`` choice) is recorded in every row and, with the detectors and trackers of the
+    manifests, in the file's metadata (:func:`read_index_settings`).
 
     Shard 0 writes it; run ``run=[index]`` once more after every shard has finished to index them all.
     """
@@ -220,15 +249,20 @@ def index_stage(
             manifests[record.video_id] = read_json(path)
             continue
         report.failures[record.video_id] = upstream.root_failure(record.video_id) or "not extracted yet"
-    frame = build_index(ctx.records, manifests, assign_splits(ctx.records, val_parts, val_fraction))
+    frame = build_index(ctx.records, manifests, assign_splits(ctx.records, val_parts, val_fraction), recipe)
     clips = sorted((video_id, (m.get("made_by") or {}).get("fingerprint")) for video_id, m in manifests.items())
     inputs = {
         "trackers": sorted({json.dumps(m["tracker"], sort_keys=True) for m in manifests.values()}),
         "clips": hashlib.sha256(json.dumps(clips).encode()).hexdigest()[:16],
     }
-    settings = {"val_parts": val_parts, "val_fraction": val_fraction}
+    settings = {"val_parts": val_parts, "val_fraction": val_fraction, "recipe": recipe}
     made_by = Provenance("index", INDEX_SCHEMA_VERSION, settings, lambda _: inputs).made_by(None)
-    write_index(frame, ctx.work_dir / filename, made_by)
+    made_with = {
+        "recipe": recipe,
+        "detectors": sorted({(m.get("detector") or {}).get("name", "") for m in manifests.values()}),
+        "trackers": sorted({m["tracker"]["name"] for m in manifests.values()}),
+    }
+    write_index(frame, ctx.work_dir / filename, made_by, made_with)
     report.done = len(manifests)
     report.seconds = time.perf_counter() - start
     clips_bytes = sum(c["bytes"] for m in manifests.values() for c in m["clips"])
@@ -238,6 +272,8 @@ def index_stage(
         "clips": len(frame),
         "pairs": int((frame["pair_clip_id"] != "").sum()),
         "aligned pairs": int(frame["pair_aligned"].sum()),
+        "pairs across sizes": _pairs_across_sizes(frame, manifests),
+        "paired clips without own detections": int((frame["label_track"] == "original").sum()),
         "splits": frame.groupby("split")["clip_id"].count().to_dict(),
         "clips MB": round(clips_bytes / 2**20, 1),
     }
@@ -259,6 +295,14 @@ def _no_clip_reason(manifest: dict) -> str:
     if manifest["num_tracks"]:
         return f"{manifest['num_tracks']} face tracks, none long enough for a clip"
     return "faces too few to form a track, or none found"
+
+
+def _pairs_across_sizes(frame: pd.DataFrame, manifests: dict[str, dict]) -> int:
+    """Paired fake clips whose original has another frame size (aligned in the original's coordinates)."""
+    size = {v: (m["info"]["width"], m["info"]["height"]) for v, m in manifests.items()}
+    paired = frame[frame["pair_clip_id"] != ""]
+    originals = [clip_id.rpartition("/")[0] for clip_id in paired["pair_clip_id"]]
+    return sum(size.get(o) != size.get(v) for o, v in zip(originals, paired["video_id"], strict=True))
 
 
 def _first(failures: dict[str, str], count: int = 3) -> str:

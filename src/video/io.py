@@ -307,8 +307,10 @@ class VideoWriter:
         tune: str | None = None,
         rotation: int = 0,
         keyint: int | None = None,
+        codec: str = "libx264",
     ):
         self.path = Path(path)
+        self.codec = codec  # libx264rgb (pix_fmt rgb24, crf 0): lossless in RGB
         self.fps = fps
         self.options = {"crf": str(crf), "preset": preset} | ({"tune": tune} if tune else {})
         if keyint:
@@ -362,7 +364,7 @@ class VideoWriter:
             raise ValueError(f"{self.path}: yuv420p needs even frame sizes, got {width}x{height}")
         from fractions import Fraction
 
-        stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+        stream = self._container.add_stream(self.codec, rate=Fraction(self.fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
         stream.options = self.options
         if self.rotation:

@@ -64,7 +64,9 @@ class PairDataset(ClipSamples):
 
     ``sequence_mode`` (sequence model): one λ per clip and one set of augmentation parameters for all frames of both
     clips. Otherwise (frame models): λ and augmentation per frame, shared by ``real[i]`` and ``fake[i]``.
-    ``compression`` re-encodes both clips with the same parameters before the frames are picked.
+    ``compression`` re-encodes both clips with the same parameters before the frames are picked, timing the
+    clips at ``source_fps`` (NTech's ``TrackPairDataset.FPS = 30`` for every clip, whatever its video's rate);
+    ``None`` times each clip at its own fps.
     """
 
     def __init__(
@@ -77,8 +79,10 @@ class PairDataset(ClipSamples):
         mixup_alpha: float = 0.5,
         sequence_mode: bool = True,
         seed: int = 0,
+        source_fps: float | None = 30.0,
     ) -> None:
         super().__init__(root, frames, transform, seed)
+        self.source_fps = source_fps
         self.fakes, self.reals = aligned_pairs(clips)
         if self.fakes.empty:
             raise ValueError(f"no aligned real/fake clip pairs among {len(clips)} clips under {root}")
@@ -119,5 +123,5 @@ class PairDataset(ClipSamples):
         if params is None:
             return self._read(row, indices)
         clip = self._read(row, np.arange(int(row["num_frames"])))
-        decoded = self.compression(clip, params, float(row["fps"]))
+        decoded = self.compression(clip, params, self.source_fps or float(row["fps"]))
         return decoded[remap_indices(indices, len(clip), len(decoded))]

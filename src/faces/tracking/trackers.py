@@ -1,14 +1,13 @@
 """The ``tracker=`` choices: detections of one video in, face tracks, per-frame crop boxes and clip plans out.
 
 Preprocessing (``track`` stage) and prediction call the same objects in memory, so training and test crops come
-from one code path. Each tracker also carries the :class:`~src.faces.pairs.Pairing` rule its seed used to pair
-fake clips with real ones.
+from one code path. How fake clips pair with real ones is the extract stage's :class:`~src.faces.pairs.Pairing`.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,8 +15,7 @@ import numpy as np
 from src.faces.align import scaled_boxes, tube_square_boxes
 from src.faces.clips import ClipPlan, Windows, clip_rng, ntech_windows, whole_video_clip
 from src.faces.detectors.base import VideoDetections
-from src.faces.pairs import Pairing
-from src.faces.tracking import Track, face_tubes, interpolate_track, iou_tracks
+from src.faces.tracking import Track, face_tubes, interpolate_track, iou_tracks, nearest_detected
 from src.video.io import VideoInfo
 
 
@@ -30,7 +28,6 @@ class TrackingResult:
 
 class FaceTracker(abc.ABC):
     name: str = "tracker"
-    pairing: Pairing
 
     def __call__(self, detections: VideoDetections, info: VideoInfo, video_id: str = "") -> TrackingResult:
         """Tracks, crop boxes and clip plans of one video; ``video_id`` seeds NTech's random clip windows."""
@@ -45,6 +42,10 @@ class FaceTracker(abc.ABC):
     @abc.abstractmethod
     def crop_boxes(self, track: Track, info: VideoInfo) -> np.ndarray:
         """Integer crop box (x1, y1, x2, y2) of every frame of ``track``."""
+
+    def image_frames(self, track: Track) -> np.ndarray:
+        """The source frame whose image each frame of ``track`` shows: its own (NTech cut interpolated frames too)."""
+        return track.frames
 
     @abc.abstractmethod
     def clips(
@@ -75,7 +76,6 @@ class NtechTracker(FaceTracker):
     clip_length: int = 50
     windows: Windows = "random"
     seed: int = 0xDEADFACE
-    pairing: Pairing = field(default_factory=lambda: Pairing(geometry="shared"))
     name: str = "ntech"
 
     def tracks(self, detections: VideoDetections, info: VideoInfo) -> list[Track]:
@@ -100,12 +100,7 @@ class NtechTracker(FaceTracker):
     @property
     def config(self) -> dict[str, Any]:
         keys = ("sigma_l", "sigma_h", "sigma_iou", "t_min", "interpolate_fps", "box_mult", "clip_length", "windows")
-        return {
-            "name": self.name,
-            **{k: getattr(self, k) for k in keys},
-            "seed": self.seed,
-            "pairing": self.pairing.config,
-        }
+        return {"name": self.name, **{k: getattr(self, k) for k in keys}, "seed": self.seed}
 
 
 @dataclass
@@ -121,7 +116,6 @@ class TubeTracker(FaceTracker):
     max_faces: int | None = None
     scale: float = 1.3
     max_frames: int | None = None
-    pairing: Pairing = field(default_factory=lambda: Pairing(geometry="own"))
     name: str = "tubes"
 
     def tracks(self, detections: VideoDetections, info: VideoInfo) -> list[Track]:
@@ -129,6 +123,10 @@ class TubeTracker(FaceTracker):
 
     def crop_boxes(self, track: Track, info: VideoInfo) -> np.ndarray:
         return tube_square_boxes(track.boxes, info.width, info.height, self.scale)
+
+    def image_frames(self, track: Track) -> np.ndarray:
+        """A filled frame shows the image of the tube's nearest detected frame, as in training clips."""
+        return track.frames[nearest_detected(track, track.frames)]
 
     def clips(
         self, tracks: list[Track], crops: list[np.ndarray], info: VideoInfo, video_id: str, step: int
@@ -141,7 +139,7 @@ class TubeTracker(FaceTracker):
     @property
     def config(self) -> dict[str, Any]:
         keys = ("score_threshold", "iou_threshold", "max_faces", "scale", "max_frames")
-        return {"name": self.name, **{k: getattr(self, k) for k in keys}, "pairing": self.pairing.config}
+        return {"name": self.name, **{k: getattr(self, k) for k in keys}}
 
 
 def detection_step(detections: VideoDetections) -> int:

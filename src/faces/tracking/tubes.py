@@ -79,6 +79,13 @@ def nearest_in_time(known: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return np.where(take_after, after, before)
 
 
+def nearest_detected(track: Track, frames: np.ndarray) -> np.ndarray:
+    """For each frame, the position in ``track`` of its detected frame nearest in time (ties to the earlier): whose
+    image RobustForensics showed for a frame the tube filled (``save_aligned_faces.py`` kept it as ``source``)."""
+    detected = np.flatnonzero(track.detected) if track.detected.any() else np.arange(len(track))
+    return detected[nearest_in_time(track.frames[detected], frames)]
+
+
 def _filled(track_id: int, tube: list[tuple[int, np.ndarray, float]], frames: np.ndarray) -> Track:
     slots = np.array([slot for slot, _, _ in tube])
     boxes = np.stack([box for _, box, _ in tube])
