@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from src.datamodules.index import aligned_pairs
-from src.datamodules.ntech.compression import CompressionParams, VideoCompression, remap_indices
+from src.datamodules.ntech.compression import CompressionParams, VideoCompression
 from src.video.io import VideoInfo, VideoReadError, open_video
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,5 @@ class PairDataset(_ClipSamples):
     def _frames(self, row: pd.Series, indices: np.ndarray, params: CompressionParams | None) -> np.ndarray:
         if params is None:
             return self._read(row, indices)
-        clip = self._read(row, np.arange(int(row["num_frames"])))
-        decoded = self.compression(clip, params, float(row["fps"]))
-        return decoded[remap_indices(indices, len(clip), len(decoded))]
+        read = lambda clip_indices: self._read(row, clip_indices)  # noqa: E731
+        return self.compression.frames(read, int(row["num_frames"]), indices, params, float(row["fps"]))
