@@ -35,7 +35,7 @@ def run(cfg: DictConfig) -> RunSummary:
         raise SystemExit(f"predict: {' '.join(str(exc).split())}") from exc
     settings = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("ensemble", "detector")} | {"fp16": fp16}
     check_settings(report_dir, OmegaConf.to_yaml(settings), cfg.overwrite)
-    predictor = Predictor(ensemble, detector, device, fp16, cfg.detect_batch)
+    predictor = Predictor(ensemble, detector, device, fp16, cfg.detect_batch, cfg.frame_budget_mb)
     members = ", ".join(m.name for m in ensemble.members)
     log.info("%d videos from %s; ensemble %s (%s) on %s", len(records), cfg.videos, ensemble.name, members, device)
     summary = predict_videos(
@@ -51,6 +51,7 @@ def run(cfg: DictConfig) -> RunSummary:
         progress=cfg.progress,
         prefetch=cfg.prefetch,
         time_limit=cfg.time_limit,
+        workers=cfg.workers,
     )
     for video_id, reason in summary.fallbacks.items():
         log.warning("fallback %.2f for %s: %s", ensemble.fallback, video_id, reason)

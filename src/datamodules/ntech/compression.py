@@ -95,7 +95,7 @@ class VideoCompression:
         window = schedule[first : last + 1]
         sources = np.unique(window)
         clip = read(sources)[np.searchsorted(sources, window)]
-        return self.encode(clip, params)[wanted - first]
+        return self.encode(clip, params, keep=wanted - first)
 
     def window(self, wanted: np.ndarray, length: int) -> tuple[int, int]:
         """First and last re-encoded frame to encode for the ``wanted`` ones (inclusive)."""
@@ -107,8 +107,9 @@ class VideoCompression:
         """The whole clip (N, H, W, 3) at ``source_fps`` re-encoded with ``params``: every decoded RGB frame."""
         return self.encode(frames[fps_schedule(len(frames), source_fps, params.fps)], params)
 
-    def encode(self, frames: np.ndarray, params: CompressionParams) -> np.ndarray:
-        """Scale and encode frames already at the target frame rate; the decoded RGB frames."""
+    def encode(self, frames: np.ndarray, params: CompressionParams, keep: np.ndarray | None = None) -> np.ndarray:
+        """Scale and encode frames already at the target frame rate; the decoded RGB frames (``keep``: only these
+        positions, in this order; every frame is decoded, only those are converted to RGB)."""
         height, width = params.size(*frames.shape[1:3])
         if height < 2 or width < 2:
             raise ValueError(f"compression: scale {params.scale} leaves a {width}x{height} frame")
@@ -125,8 +126,13 @@ class VideoCompression:
             for plane in _scale(frames, width, height, self.pix_fmt):
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(plane, format=self.pix_fmt)))
             container.mux(stream.encode())
+        wanted = set(range(len(frames)) if keep is None else np.asarray(keep).tolist())
+        decoded = {}
         with av.open(io.BytesIO(buffer.getvalue()), format="h264") as container:
-            return np.stack([f.to_ndarray(format="rgb24").copy() for f in container.decode(video=0)])
+            for position, frame in enumerate(container.decode(video=0)):
+                if position in wanted:
+                    decoded[position] = frame.to_ndarray(format="rgb24").copy()
+        return np.stack([decoded[p] for p in (range(len(decoded)) if keep is None else np.asarray(keep).tolist())])
 
 
 @functools.lru_cache(maxsize=1024)
