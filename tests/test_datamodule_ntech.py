@@ -215,9 +215,9 @@ def test_compression_times_every_clip_at_ntechs_30_fps(tmp_path) -> None:
     rates = []
 
     class Spy(VideoCompression):
-        def __call__(self, frames, params, source_fps=30.0):
+        def frames(self, read, num_frames, indices, params, source_fps=30.0):
             rates.append(source_fps)
-            return super().__call__(frames, params, source_fps)
+            return super().frames(read, num_frames, indices, params, source_fps)
 
     identity = A.Compose([A.Normalize(mean=(0, 0, 0), std=(1, 1, 1), max_pixel_value=255)])
     PairDataset(index, tmp_path, SEQ, identity, Spy(p=1.0))[(0, 1)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -76,11 +77,27 @@ class DemoPaths:
         return self.root / "eval"
 
 
+# The same numbers on every run on one machine: one compute thread in every step (torch's and OpenCV's pools sum in a
+# thread-count-dependent order; the environment, e.g. a test runner's OMP_NUM_THREADS, must not change the result),
+# seeds everywhere and deterministic algorithms in training (conf/experiment/demo.yaml).
+THREADS = "1"
+
+
+def single_threaded() -> None:
+    """This process's compute pools to ``THREADS`` (the demo's own MTCNN and figure)."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(int(THREADS))
+    cv2.setNumThreads(int(THREADS))
+
+
 def run_step(title: str, args: list[str]) -> float:
     """Run one pipeline command from the repository root, echoing it; returns its seconds. Stops the demo on failure."""
     print(f"\n=== {title}\n$ {shlex.join(args)}", flush=True)
     start = time.perf_counter()
-    result = subprocess.run(args, cwd=REPO_ROOT, check=False)
+    env = os.environ | {name: THREADS for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENCV_NUM_THREADS")}
+    result = subprocess.run(args, cwd=REPO_ROOT, check=False, env=env)
     if result.returncode != 0:
         raise SystemExit(f"demo: step '{title}' failed (exit {result.returncode}): {shlex.join(args)}")
     return time.perf_counter() - start
@@ -194,22 +211,28 @@ def worst_videos(paths: DemoPaths, count: int = 2) -> list[str]:
 
 def run_demo(work_dir: Path, quick: bool = False, steps: int | None = None, fresh: bool = False) -> dict[str, float]:
     start = time.perf_counter()
+    single_threaded()
     paths = DemoPaths(Path(work_dir).resolve())
     if fresh and paths.root.exists():
         shutil.rmtree(paths.root)
     steps = steps or (150 if quick else 250)
     print(f"=== demo data ({'quick' if quick else 'full'}): real clips and self-blended fakes -> {paths.root}")
+    seconds = {}
     detector = compose_detector(device="cpu", min_score=0.9)
     build_demo_dataset(paths.root, detector, quick=quick, fakes_per_real=1 if quick else 2, strength=2.0)
+    seconds["demo data"] = time.perf_counter() - start
     if paths.train_dir.exists():  # a new training run: old checkpoints would be resumed or versioned otherwise
         shutil.rmtree(paths.train_dir)
     for title, args in pipeline_commands(paths, steps).items():
-        run_step(title, args)
-    run_step("evaluate", evaluate_command(paths, worst_videos(paths)))
+        seconds[title] = run_step(title, args)
+    seconds["evaluate"] = run_step("evaluate", evaluate_command(paths, worst_videos(paths)))
+    figure_start = time.perf_counter()
     figure = demo_figure(paths, paths.eval_dir / "demo.png")
+    seconds["picture"] = time.perf_counter() - figure_start
     numbers = headline(paths)
     minutes = (time.perf_counter() - start) / 60
     print(summary(paths, numbers, figure, minutes))
+    print("time per step: " + ", ".join(f"{title.split(' (')[0]} {s:.0f} s" for title, s in seconds.items()))
     return numbers
 
 

@@ -16,16 +16,18 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from src.inference.pipeline import DecodedVideo, Predictor
+from src.inference.pipeline import Predictor, PreparedVideo
 from src.inference.timing import TimingReport, timing_report
 from src.utils.io import atomic_open, file_identity, read_json, write_json
 from src.utils.runner import Provenance, run_stage, select_shard
+from src.video.prefetch import ProcessExecutor, limit_threads
 from src.video.sources import VideoRecord
 
 log = logging.getLogger(__name__)
@@ -92,10 +94,13 @@ def predict_videos(
     prefetch: int = 1,
     time_limit: float | None = None,
     settings: dict | None = None,
+    workers: int = 0,
 ) -> RunSummary:
     """Score this shard's unscored videos, then write the submission for all ``records`` (see the module doc).
 
-    ``prefetch`` videos are decoded ahead in a background thread while the current one is detected and scored.
+    ``prefetch`` videos are prepared (decoded, detected, tracked, crops cut) ahead while the current one is scored:
+    in ``workers`` spawned processes (the preparer must pickle; this process keeps the cores they leave for torch)
+    or, with ``workers=0``, in one background thread.
     After ``time_limit`` seconds no new video is started: the rest get the fallback (and are scored by a rerun), so
     a run under a deadline (Kaggle's 9 hours) still ends with a complete submission. Ctrl-C (and SIGTERM, see
     ``src.utils.signals``) also writes it. ``settings`` (with each model's sha256) go into every report's fingerprint.
@@ -104,7 +109,9 @@ def predict_videos(
     timings: list[dict[str, float]] = []
     output = lambda r: report_path(report_dir, r.video_id)  # noqa: E731
     order = select_shard(records, shard, num_shards, key=lambda r: r.video_id)
-    ahead = Prefetcher(predictor.decode, order, lambda r: output(r).is_file() and not overwrite, prefetch)
+    if workers > 0:
+        log.info("%d preparing worker processes, %d torch threads for scoring", workers, size_threads(workers))
+    ahead = Prefetcher(predictor.prepare, order, lambda r: output(r).is_file() and not overwrite, prefetch, workers)
     start = time.perf_counter()
 
     def process(record: VideoRecord) -> None:
@@ -154,33 +161,43 @@ def predict_videos(
 
 
 class Prefetcher:
-    """Decodes the next ``depth`` unfinished videos of ``order`` in a background thread.
+    """Prepares (decodes, detects, tracks, cuts crops of) the next ``depth`` unfinished videos of ``order`` ahead:
+    in ``workers`` spawned processes, or with ``workers=0`` in one background thread.
 
-    ``get(record)`` returns the record's decoded video: prefetched if it was queued, decoded now otherwise; the time
-    spent waiting goes into the video's "decode" timing and the background work into "decode_ahead".
+    ``get(record)`` returns the record's :class:`PreparedVideo`: prepared ahead if it was queued, now otherwise;
+    what the scoring loop waited for it is its ``waited``.
     """
 
     def __init__(
         self,
-        decode: Callable[[str], DecodedVideo],
+        prepare: Callable[[str], PreparedVideo],
         order: Sequence[VideoRecord],
         done: Callable[[VideoRecord], bool],
         depth: int,
+        workers: int = 0,
     ):
-        self.decode, self.order, self.done, self.depth = decode, list(order), done, depth
+        self.prepare, self.order, self.done = prepare, list(order), done
+        self.depth = max(depth, workers)  # every worker busy
         self.position = {r.video_id: i for i, r in enumerate(self.order)}
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") if depth > 0 else None
+        if workers > 0:
+            self.pool: ProcessExecutor | ThreadPoolExecutor | None = ProcessExecutor(prepare, workers)
+            self._submit = self.pool.submit
+        elif depth > 0:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare")
+            self._submit = lambda path: self.pool.submit(self.prepare, path)
+        else:
+            self.pool = None
         self.pending: dict[str, Future] = {}
 
-    def get(self, record: VideoRecord) -> DecodedVideo:
+    def get(self, record: VideoRecord) -> PreparedVideo:
         future = self.pending.pop(record.video_id, None)
         self._queue_after(self.position.get(record.video_id, len(self.order)))
-        start = time.perf_counter()
-        video = future.result() if future is not None else self.decode(str(record.path))
-        waited = time.perf_counter() - start
         if future is None:
-            return video
-        return DecodedVideo(video.info, video.frames, waited, ahead_seconds=video.seconds)
+            return self.prepare(str(record.path))
+        start = time.perf_counter()
+        video = future.result()
+        video.waited = time.perf_counter() - start
+        return video
 
     def _queue_after(self, position: int) -> None:
         if self.pool is None:
@@ -194,7 +211,7 @@ class Prefetcher:
             if self.done(record):
                 continue
             if record.video_id not in self.pending:
-                self.pending[record.video_id] = self.pool.submit(self.decode, str(record.path))
+                self.pending[record.video_id] = self._submit(str(record.path))
             queued += 1
 
     def close(self) -> None:
@@ -202,6 +219,13 @@ class Prefetcher:
             future.cancel()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def size_threads(workers: int) -> int:
+    """This process's torch threads: the cores left to it by ``workers`` preparing processes (at least one)."""
+    threads = max(1, len(os.sched_getaffinity(0)) - workers)
+    limit_threads(threads)
+    return threads
 
 
 def collect(

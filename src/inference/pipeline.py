@@ -1,5 +1,6 @@
-"""Score one raw video with an ensemble, in memory: probe → sampled decode (one PyAV pass) → detect → track and
-crop boxes (the preprocessing tracker objects) → each member on its crops → aggregation rule → P(fake).
+"""Score one raw video with an ensemble, in memory: probe → sampled decode (one PyAV pass, in chunks) → detect →
+track and crop boxes (the preprocessing tracker objects) → the crops the members read → each member on its crops →
+aggregation rule → P(fake). Everything up to the crops (:class:`FacePreparer`) can run in worker processes, ahead.
 
 Each video is scored on its own (no state carries over between videos, batches never mix videos), so a video's
 score does not depend on which other videos are in the run. A video without a usable face track gets the fallback;
@@ -10,6 +11,7 @@ propagate as one-line exceptions for the runner to record.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,7 @@ import torch
 
 from src.faces.detectors.base import FaceDetector, VideoDetections
 from src.inference.aggregation import finalize
-from src.inference.crops import TrackCrops
+from src.inference.crops import CropRecipe, TrackCrops
 from src.inference.ensemble import Ensemble, MemberResult, SampledFrames
 from src.inference.timing import StageTimer
 from src.video.io import VideoInfo, VideoReadError, open_video, probe
@@ -58,19 +60,133 @@ class VideoResult:
         }
 
 
+class CropStore:
+    """The face crops a video's members read, cut once from the decoded frames and addressed like
+    :meth:`SampledFrames.crop` (source frame, int xyxy box), so only crops, never whole frames, outlive decoding."""
+
+    def __init__(self) -> None:
+        self._crops: dict[tuple[int, ...], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._crops)
+
+    @staticmethod
+    def key(frame: int, box: np.ndarray) -> tuple[int, ...]:
+        return (int(frame), *(int(v) for v in box))
+
+    def add(self, frames: SampledFrames, wanted: dict[int, set[tuple[int, ...]]]) -> None:
+        """Cut the ``wanted`` crops (frame → keys) that lie in ``frames``; copies, so the frames can be freed."""
+        for frame in frames.indices.tolist():
+            for key in wanted.get(frame, ()):
+                self._crops[key] = frames.crop(frame, np.asarray(key[1:])).copy()
+
+    def crop(self, frame: int, box: np.ndarray) -> np.ndarray:
+        return self._crops[self.key(frame, box)]
+
+
 @dataclass
-class DecodedVideo:
+class PreparedVideo:
+    """A video up to the models: its sampling, detections, tracks with crop boxes and the crops themselves."""
+
     info: VideoInfo
-    frames: SampledFrames
-    seconds: float  # what decoding cost the main loop: all of it, or the wait for a prefetched video
-    ahead_seconds: float = 0.0  # decoding done in the background while the previous video was scored
+    indices: np.ndarray  # the sampled (decoded) source frames
+    detections: VideoDetections
+    tracks: list
+    boxes: list[np.ndarray]  # per track, its crop box on every track frame
+    crops: CropStore
+    seconds: dict[str, float]  # preparation stages (decode, detect, track, cut); in a worker they overlap scoring
+    full_frames_peak: int  # the most full-resolution frames held at once
+    waited: float = 0.0  # what the scoring loop waited for this video (set by the prefetcher)
+
+
+@dataclass
+class FacePreparer:
+    """``preparer(path) -> PreparedVideo``: everything before the models, in one picklable object (no models) that
+    worker processes run ahead of scoring.
+
+    Memory is bounded by design: frames are decoded in chunks of ``detect_batch · detect_every`` sampled frames,
+    detected chunk by chunk, and kept only while the whole sampling fits ``frame_budget_mb`` (a 10-s 1080p video at
+    15 fps is ~930 MB); a longer video is decoded a second time, sparsely (the frames its crops need, chunk by
+    chunk), once its tracks are known. Either way only the crops leave this object.
+    """
+
+    sampling: Callable[[VideoInfo], np.ndarray]
+    detect_every: int
+    tracker: Any
+    recipes: list[CropRecipe]
+    detector: FaceDetector
+    detect_batch: int = 16
+    frame_budget_mb: float = 1024.0
+
+    @property
+    def chunk(self) -> int:
+        return self.detect_batch * self.detect_every
+
+    def __call__(self, path: str, per_track: int = 0) -> PreparedVideo:
+        """``per_track`` > 0 also cuts that many evenly spaced crops per track (for :meth:`Predictor.faces`)."""
+        timer = StageTimer()
+        with timer("decode"):
+            info = probe(path)
+            indices = np.asarray(self.sampling(info), np.int64)
+            if indices.size == 0:
+                raise VideoReadError(path, "no frames to sample")
+        keep = indices.size * info.width * info.height * 3 <= self.frame_budget_mb * 2**20
+        kept: list[SampledFrames] = []
+        found: list = []
+        peak = 0
+        for chunk in self._chunks(path, info, indices, timer):
+            with timer("detect"):
+                found += self.detector(chunk.frames[:: self.detect_every])
+            kept += [chunk] if keep else []
+            peak = max(peak, sum(len(c.indices) for c in kept) if keep else len(chunk.indices))
+        with timer("track"):
+            rows = np.arange(0, len(indices), self.detect_every)
+            detections = VideoDetections(indices[rows], found, {"detector": self.detector.config})
+            tracks = self.tracker.tracks(detections, info)
+            boxes = [self.tracker.crop_boxes(track, info) for track in tracks]
+            wanted = self._wanted(tracks, boxes, per_track)
+        crops = CropStore()
+        with timer("cut"):
+            for chunk in kept:
+                crops.add(chunk, wanted)
+        del kept
+        if not keep and wanted:  # second, sparse pass: only the frames the crops need
+            for chunk in self._chunks(path, info, np.array(sorted(wanted), np.int64), timer):
+                with timer("cut"):
+                    crops.add(chunk, wanted)
+        return PreparedVideo(info, indices, detections, tracks, boxes, crops, dict(timer.seconds), peak)
+
+    def _chunks(self, path: str, info: VideoInfo, indices: np.ndarray, timer: StageTimer) -> Iterator[SampledFrames]:
+        """Decoded frames ``indices`` in chunks, one PyAV pass; the decoding time goes to ``decode``."""
+        with open_video(path, "pyav", info) as reader:
+            chunks = reader.iter_chunks(self.chunk, indices)
+            while True:
+                with timer("decode"):
+                    chunk = next(chunks, None)
+                if chunk is None:
+                    return
+                yield SampledFrames(*chunk)
+
+    def _wanted(self, tracks: list, boxes: list[np.ndarray], per_track: int) -> dict[int, set[tuple[int, ...]]]:
+        """Source frame → the crop keys any recipe (or the per-track look) reads from it."""
+        wanted: dict[int, set[tuple[int, ...]]] = {}
+        track_crops = TrackCrops([self.tracker.image_frames(t) for t in tracks], boxes)
+        units = [(u.frames, u.boxes) for recipe in self.recipes for u in recipe.units(track_crops)]
+        for track, track_boxes in zip(tracks, boxes, strict=True) if per_track else ():
+            picks = _evenly(len(track), per_track)
+            units.append((track.frames[picks], track_boxes[picks]))
+        for frames, unit_boxes in units:
+            for frame, box in zip(frames.tolist(), unit_boxes, strict=True):
+                wanted.setdefault(frame, set()).add(CropStore.key(frame, box))
+        return wanted
 
 
 @dataclass
 class Predictor:
     """``predictor(path, video_id) -> VideoResult`` with one ensemble and one face detector.
 
-    ``decode`` and ``score`` are the two halves, so that the next video can be decoded while this one is scored.
+    ``prepare`` (decode, detect, track, cut crops: a :class:`FacePreparer`, picklable, so worker processes can run it
+    for the next videos) and ``score`` (the models and the rule, in this process) are the two halves.
     """
 
     ensemble: Ensemble
@@ -78,46 +194,44 @@ class Predictor:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     fp16: bool = True
     detect_batch: int = 16
+    frame_budget_mb: float = 1024.0
 
     def __post_init__(self) -> None:
         for member in self.ensemble.members:
             member.model.net.to(self.device).eval()
+        ens = self.ensemble
+        self.prepare = FacePreparer(
+            ens.sampling,
+            ens.detect_every,
+            ens.tracker,
+            [m.crops for m in ens.members],
+            self.detector,
+            self.detect_batch,
+            self.frame_budget_mb,
+        )
 
     def __call__(self, path: str, video_id: str) -> VideoResult:
-        return self.score(self.decode(path), video_id)
+        return self.score(self.prepare(path), video_id)
 
-    def decode(self, path: str) -> DecodedVideo:
-        """Probe and decode the frames the ensemble samples (thread-safe: a prefetcher may call it ahead)."""
-        timer = StageTimer()
-        with timer("decode"):
-            info = probe(path)
-            indices = np.asarray(self.ensemble.sampling(info), np.int64)
-            if indices.size == 0:
-                raise VideoReadError(path, "no frames to sample")
-            with open_video(path, "pyav", info) as reader:
-                frames = SampledFrames(indices, reader.read(indices))
-        return DecodedVideo(info, frames, timer.seconds["decode"])
-
-    def score(self, video: DecodedVideo, video_id: str) -> VideoResult:
-        timer = StageTimer(
-            {"decode": video.seconds} | ({"decode_ahead": video.ahead_seconds} if video.ahead_seconds else {})
-        )
-        ens, info, frames, indices = self.ensemble, video.info, video.frames, video.frames.indices
-        detections, tracks, boxes = self._tracks(video, timer)
+    def score(self, video: PreparedVideo, video_id: str) -> VideoResult:
+        timer = StageTimer(video.seconds | ({"wait": video.waited} if video.waited else {}))
+        ens, detections, tracks = self.ensemble, video.detections, video.tracks
         result = VideoResult(
             video_id,
             ens.fallback,
             None,
             "no_track" if detections.counts.any() else "no_face",  # faces found, but too few to form a track
-            info=info.to_dict(),
-            decoded=indices.tolist(),
+            info=video.info.to_dict(),
+            decoded=video.indices.tolist(),
             detected=detections.frame_indices.tolist(),
             faces=detections.counts.tolist(),
             tracks=[_track_summary(t) for t in tracks],
         )
         if tracks:
-            crops = TrackCrops([ens.tracker.image_frames(t) for t in tracks], boxes)  # tubes: nearest detected image
-            members = [self._run_member(m, frames, crops, timer, video_id) for m in ens.members]
+            crops = TrackCrops(
+                [ens.tracker.image_frames(t) for t in tracks], video.boxes
+            )  # tubes: nearest detected image
+            members = [self._run_member(m, video.crops, crops, timer, video_id) for m in ens.members]
             with timer("aggregate"):
                 outputs = [m.output for m in members]
                 result.raw_score = ens.rule(outputs)
@@ -130,36 +244,25 @@ class Predictor:
     def faces(self, path: str, per_track: int = 4) -> list[tuple[int, np.ndarray, list[np.ndarray]]]:
         """The face crops the ensemble's models would see, for a look: per track ``(track id, source frames,
         crops)`` at up to ``per_track`` evenly spaced frames (RGB uint8, the tracker's crop boxes)."""
-        video = self.decode(path)
-        _, tracks, boxes = self._tracks(video, StageTimer())
+        video = self.prepare(path, per_track=per_track)
         out = []
-        for track, track_boxes in zip(tracks, boxes, strict=True):
-            picks = np.unique(np.linspace(0, len(track) - 1, per_track).round().astype(int))
-            crops = [video.frames.crop(track.frames[i], track_boxes[i]).copy() for i in picks]
+        for track, track_boxes in zip(video.tracks, video.boxes, strict=True):
+            picks = _evenly(len(track), per_track)
+            crops = [video.crops.crop(track.frames[i], track_boxes[i]) for i in picks]
             out.append((int(track.track_id), track.frames[picks], crops))
         return out
 
-    def _tracks(self, video: DecodedVideo, timer: StageTimer) -> tuple[VideoDetections, list, list[np.ndarray]]:
-        """Detections on every ``detect_every``-th decoded frame, the tracks and their per-frame crop boxes."""
-        ens, info, frames, indices = self.ensemble, video.info, video.frames, video.frames.indices
-        with timer("detect"):
-            rows = np.arange(0, len(indices), ens.detect_every)
-            found = []
-            for begin in range(0, len(rows), self.detect_batch):
-                found += self.detector(frames.frames[rows[begin : begin + self.detect_batch]])
-            detections = VideoDetections(indices[rows], found, {"detector": self.detector.config})
-        with timer("track"):
-            tracks = ens.tracker.tracks(detections, info)
-            boxes = [ens.tracker.crop_boxes(track, info) for track in tracks]
-        return detections, tracks, boxes
-
-    def _run_member(self, member, frames, crops, timer, video_id) -> MemberResult:
+    def _run_member(self, member, crops, tracks, timer, video_id) -> MemberResult:
         try:
-            return member.run(frames, crops, self.device, self.fp16, timer)
+            return member.run(crops, tracks, self.device, self.fp16, timer)
         except Exception as exc:  # one failing model must not cost the video its other models
             error = " ".join(str(exc).split()) or type(exc).__name__
             log.error("%s: member %s failed: %s", video_id, member.name, error)
             return MemberResult.empty(member, error)
+
+
+def _evenly(length: int, count: int) -> np.ndarray:
+    return np.unique(np.linspace(0, length - 1, count).round().astype(int))
 
 
 def _status(raw_score: float | None) -> str:

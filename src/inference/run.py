@@ -45,7 +45,7 @@ def run(cfg: DictConfig) -> RunSummary:
     settings = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("ensemble", "detector")} | {"fp16": fp16}
     check_settings(report_dir, OmegaConf.to_yaml(settings), cfg.overwrite)
     models = {m.name: m.model.sha256 for m in ensemble.members}
-    predictor = Predictor(ensemble, detector, device, fp16, cfg.detect_batch)
+    predictor = Predictor(ensemble, detector, device, fp16, cfg.detect_batch, cfg.frame_budget_mb)
     members = ", ".join(m.name for m in ensemble.members)
     log.info("%d videos from %s; ensemble %s (%s) on %s", len(records), cfg.videos, ensemble.name, members, device)
     try:
@@ -64,6 +64,7 @@ def run(cfg: DictConfig) -> RunSummary:
                 prefetch=cfg.prefetch,
                 time_limit=cfg.time_limit,
                 settings=settings | {"models_sha256": models},
+                workers=cfg.workers,
             )
     except KeyboardInterrupt as exc:  # the submission and run report are written (fallbacks for the rest)
         raise SystemExit(interrupted(f"predict: wrote {out} with fallbacks for unscored videos", exc)) from None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 KAGGLE_VIDEOS = 4000
 KAGGLE_HOURS = 9.0
 BUDGET_S_PER_VIDEO = KAGGLE_HOURS * 3600 / KAGGLE_VIDEOS  # 8.1 s
-STAGES = ("decode", "decode_ahead", "detect", "track", "crop", "model", "aggregate")
+STAGES = ("wait", "decode", "detect", "track", "cut", "crop", "model", "aggregate")
 
 
 @dataclass
@@ -30,8 +30,10 @@ class StageTimer:
 
 @dataclass
 class TimingReport:
-    """``decode`` is what decoding cost the main loop; ``decode_ahead`` is decoding done by the prefetch thread while
-    the previous video was scored (it overlaps the other stages, so the stages can sum to more than the wall time)."""
+    """Mean seconds per video and stage. ``decode``, ``detect``, ``track`` and ``cut`` (cutting the crops out of the
+    frames) are the preparation, done ahead by a prefetch thread or worker processes while earlier videos are scored;
+    ``wait`` is what the scoring loop waited for it. Stages overlap, so they can sum to more than the wall time: the
+    wall time per video is the throughput."""
 
     videos: int
     wall_seconds: float

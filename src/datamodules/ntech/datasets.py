@@ -22,7 +22,7 @@ import torch
 
 from src.datamodules.clips import ClipSamples
 from src.datamodules.index import aligned_pairs
-from src.datamodules.ntech.compression import CompressionParams, VideoCompression, remap_indices
+from src.datamodules.ntech.compression import CompressionParams, VideoCompression
 
 
 def fit_offsets(offsets: Sequence[int], num_frames: int) -> np.ndarray:
@@ -122,6 +122,6 @@ class PairDataset(ClipSamples):
     def _frames(self, row: pd.Series, indices: np.ndarray, params: CompressionParams | None) -> np.ndarray:
         if params is None:
             return self._read(row, indices)
-        clip = self._read(row, np.arange(int(row["num_frames"])))
-        decoded = self.compression(clip, params, self.source_fps or float(row["fps"]))
-        return decoded[remap_indices(indices, len(clip), len(decoded))]
+        read = lambda clip_indices: self._read(row, clip_indices)  # noqa: E731
+        fps = self.source_fps or float(row["fps"])
+        return self.compression.frames(read, int(row["num_frames"]), indices, params, fps)
