@@ -15,7 +15,7 @@ from src.inference.evaluate import default_report_dir
 from src.inference.evaluate import main as evaluate
 from src.inference.pipeline import Predictor
 from src.utils.config import check_missing
-from src.video.sources import FolderSource
+from src.video.sources import video_source
 
 log = logging.getLogger("predict")
 
@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> RunSummary:
     report_dir = Path(cfg.report_dir) if cfg.report_dir else default_report_dir(out)
     fp16 = bool(cfg.fp16 and device.type == "cuda")
     try:
-        records = FolderSource(cfg.videos).records()
+        records = video_source(cfg.videos).records()
         ensemble = instantiate(cfg.ensemble)
         detector = instantiate(cfg.detector)
     except (OSError, ValueError, InstantiationException) as exc:
