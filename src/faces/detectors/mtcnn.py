@@ -7,10 +7,10 @@ misses a third of them; brightened, 0.97-1.0. The brightness is measured on the 
 gain is capped at ``max_gain``: a face crop over a black canvas or a letterboxed video has a low frame mean only
 because of its borders, and brightening it by the frame mean (up to x32) burned the face out (MTCNN then found
 nothing; unbrightened, it scores 0.99). ``scale`` instead of ``max_size`` downscales every frame by a fixed factor
-with PIL, as Selim Seferbekov's pipeline does (half size, ``conf/detector/mtcnn_selim.yaml``). Two filters drop what a deepfake pipeline cannot use: faces
-scoring under ``min_score`` and faces whose shorter box side is under ``min_face_fraction`` of the frame's shorter
-side (people far away, faces in photos on the wall). The defaults were chosen on ``../shared/realvideos`` (see
-``conf/detector/mtcnn.yaml`` and ``docs/benchmarks.md``).
+with PIL, as Selim Seferbekov's pipeline does (half size, ``conf/detector/mtcnn_selim.yaml``). Two filters drop
+what a deepfake pipeline cannot use: faces scoring under ``min_score`` and faces whose shorter box side is under
+``min_face_fraction`` of the frame's shorter side (people far away, faces in photos on the wall). The defaults were
+chosen on ``../shared/realvideos`` (see ``conf/detector/mtcnn.yaml`` and ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
