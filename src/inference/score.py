@@ -113,32 +113,30 @@ class VideoScorer:
         if self.faces == "whole_frame":
             faces_path = "the whole frame is the face (faces=whole_frame)"
         result = self._score(predictor, video, path)
-        if result.status == "no_face" and sum(result.faces) > 0 and hasattr(self.ensemble.tracker, "t_min"):
-            predictor, faces_path, result = self._short_clip(video, path, result)
-        elif (
-            result.status == "no_face"
-            and self.faces == "auto"
-            and looks_like_face_crop(*video.frames.frames.shape[1:3])
-        ):
+        no_face = result.status == "no_face" and sum(result.faces) == 0
+        if no_face and self.faces == "auto" and looks_like_face_crop(*video.frames.frames.shape[1:3]):
             predictor = self._predictor(self.ensemble, WholeFrameDetector())
             result = self._score(predictor, video, path)
             faces_path = (f"{self.predictor.detector.name} found no face in this {video.info.width}x{video.info.height}"
                           " video, taken for a face crop: the whole frame is the face (faces=auto)")  # fmt: skip
+        if result.status == "no_face" and sum(result.faces) > 0 and hasattr(self.ensemble.tracker, "t_min"):
+            predictor, result, note = self._short_clip(predictor, video, path, result)
+            faces_path += f"; {note}"
         return self._view(predictor, video, path, result, faces_path)
 
     def _score(self, predictor: Predictor, video, path: str) -> VideoResult:
         predictor.detector.found = []
         return predictor.score(video, Path(path).name)
 
-    def _short_clip(self, video, path: str, result: VideoResult):
+    def _short_clip(self, predictor: Predictor, video, path: str, result: VideoResult):
         """Faces were found but no track formed: the clip has fewer detection frames than the tracker's t_min."""
         tracker = self.ensemble.tracker
         with_face = int(np.count_nonzero(result.faces))
         lowered = dataclasses.replace(tracker, t_min=max(1, with_face))
-        predictor = self._predictor(dataclasses.replace(self.ensemble, tracker=lowered), self.predictor.detector.inner)
-        faces_path = (f"short clip: {with_face} of {len(result.detected)} detection frames have a face but a track "
-                      f"needs t_min={tracker.t_min} detections; scored with t_min={lowered.t_min}")  # fmt: skip
-        return predictor, faces_path, self._score(predictor, video, path)
+        predictor = self._predictor(dataclasses.replace(self.ensemble, tracker=lowered), predictor.detector.inner)
+        note = (f"short clip: {with_face} of {len(result.detected)} detection frames have a face but a track needs "
+                f"t_min={tracker.t_min} detections; scored with t_min={lowered.t_min}")  # fmt: skip
+        return predictor, self._score(predictor, video, path), note
 
     def _view(self, predictor: Predictor, video, path: str, result: VideoResult, faces_path: str) -> ScoredVideo:
         ens = predictor.ensemble
