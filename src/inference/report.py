@@ -148,7 +148,7 @@ def detector_boxes(video: ScoredVideo) -> str:
         for (x1, y1, x2, y2), score in zip(det.frames[i].boxes, det.frames[i].scores, strict=True):
             ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, color="yellow", lw=1.2))
             ax.text(x1, y1, f"{score:.2f}", color="yellow", fontsize=7, va="bottom")
-        ax.set_title(f"frame {frame}: {len(det.frames[i])} faces", fontsize=9)
+        ax.set_title(f"frame {frame}: {_count(len(det.frames[i]), 'face')}", fontsize=9)
         ax.axis("off")
     return png(fig)
 
@@ -163,6 +163,10 @@ def _track_table(video: ScoredVideo) -> str:
                     f"<td><b>{_num(track.score)}</b></td>{cells}</tr>")  # fmt: skip
     return (f"<table><tr><th>track</th><th>frames</th><th>length</th><th>track score</th>{head}</tr>"
             f"{''.join(rows)}</table>")  # fmt: skip
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _num(value: float | None) -> str:
@@ -180,10 +184,11 @@ def video_section(video: ScoredVideo) -> str:
     if video.result is not None:
         info = video.result.info
         timings = ", ".join(f"{k} {v:.1f} s" for k, v in video.result.timings.items())
+        found = _count(sum(video.result.faces), "face")
         parts.append(f"<p>{info.get('width')}x{info.get('height')}, {info.get('num_frames')} frames at "
                      f"{info.get('fps', 0):.1f} fps; {len(video.result.decoded)} frames decoded, "
-                     f"{len(video.result.detected)} searched for faces, {sum(video.result.faces)} faces found, "
-                     f"{len(video.tracks)} tracks. Time: {timings}.</p>")  # fmt: skip
+                     f"{len(video.result.detected)} searched for faces, {found} found, "
+                     f"{_count(len(video.tracks), 'track')}. Time: {timings}.</p>")  # fmt: skip
     if video.tracks:
         parts.append("<h3>Face tracks and models</h3>" + _track_table(video))
     if video.explanation is not None:
