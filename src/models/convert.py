@@ -109,7 +109,7 @@ def convert_release(release: Release, src: str | os.PathLike, out_dir: str | os.
     found = [(r, locate(src, r)) for r in release.files]
     missing = [r for r, p in found if p is None]
     for released in missing:
-        log.warning("%s: %s not found (pattern %r), %s skipped", src, released.file, released.file, released.name)
+        log.warning("%s: %s not found, %s skipped", src, released.file, released.name)
     if len(missing) == len(found):
         names = ", ".join(r.file for r in release.files[:3])
         raise FileNotFoundError(f"{src}: none of the {len(found)} {release.name} files is there (e.g. {names})")
