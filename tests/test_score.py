@@ -119,13 +119,27 @@ def test_no_face_and_face_crop_verdicts(models, tmp_path, capsys):
     assert "whole frame is the face (faces=auto)" in reported(tmp_path / "r.html")
 
 
-def test_mtcnn_finds_a_face_over_a_black_canvas():
-    """The brightening fix: a dimmed face on black (frame mean ~12) was brightened x10 and burnt out."""
+def black_canvas_face() -> np.ndarray:
     face = cv2.resize(data.astronaut()[20:230, 150:330], (120, 140))
-    canvas = np.zeros((1, 298, 298, 3), np.uint8)
-    canvas[0, 80:220, 90:210] = (face * 0.5).astype(np.uint8)
-    assert canvas.mean() < 15
-    (found,) = default_detector()(canvas)
+    canvas = np.zeros((298, 298, 3), np.uint8)
+    canvas[80:220, 90:210] = (face * 0.5).astype(np.uint8)
+    return canvas
+
+
+def pillarboxed_face() -> np.ndarray:
+    frame = np.zeros((360, 640, 3), np.uint8)
+    frame[30:330, 170:470] = cv2.resize((data.astronaut() * 0.3).astype(np.uint8), (300, 300))
+    return frame
+
+
+@pytest.mark.parametrize("make_frame", [black_canvas_face, pillarboxed_face])
+def test_mtcnn_finds_a_face_over_black_borders(make_frame):
+    """The brightening fix: brightened by its frame mean (x6-x10 here), such a face burnt out and was missed."""
+    frame = make_frame()[None]
+    assert frame.mean() < 25
+    by_frame_mean = np.clip(frame * (130 / frame.mean()), 0, 255).astype(np.uint8)  # the old brightening
+    assert len(default_detector(min_brightness=None)(by_frame_mean)[0]) == 0
+    (found,) = default_detector()(frame)
     assert len(found) == 1 and found.scores[0] > 0.99
 
 
