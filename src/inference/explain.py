@@ -102,13 +102,14 @@ def explain_robustforensics(outputs, score, group_weights=None, frame_group=5, f
         if not members:
             continue
         for out, value in zip(members, scores, strict=True):
-            faces = ", ".join(
-                f"{agg.confident_mean(agg.logit_group_probabilities(t, frame_group), face_high, face_low, face_fraction):.3f}"  # noqa: E501
-                for t in out.tracks
-                if t.size
-            )
+            tracks = [t for t in out.tracks if t.size]
+            groups = [agg.logit_group_probabilities(t, frame_group) for t in tracks]
+            faces = ", ".join(f"{agg.confident_mean(g, face_high, face_low, face_fraction):.3f}" for g in groups)
             shrink = " (isScale)" if out.name in is_scale_members else ""
-            lines.append(f"{out.name} [{group}]: {frame_group}-frame groups, per face [{faces}] → {value:.3f}{shrink}")
+            counts = f"{sum(t.size for t in tracks)} predictions in {sum(g.size for g in groups)} logit groups"
+            lines.append(
+                f"{out.name} [{group}]: {counts} of up to {frame_group}; per face [{faces}] → {value:.3f}{shrink}"
+            )
         values = np.array(scores)
         high, low = int((values > model_high).sum()), int((values < model_low).sum())
         combined = agg.confident_mean(values, model_high, model_low, model_fraction, [o.weight for o in members])
