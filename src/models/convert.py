@@ -45,7 +45,6 @@ class ReleasedFile:
     spec: Mapping[str, Any] | None = None  # or the model spec itself (a network this project does not train)
     url: str | None = None
     sha256: str | None = None
-    size: str | None = None  # as the release page states it (README), for the user's information
 
 
 @dataclass
