@@ -10,7 +10,7 @@ export NO_ALBUMENTATIONS_UPDATE := 1
 # Pass-through options, key=value for every command: make preprocess ARGS="data=dfdc data.root=/data/dfdc"
 ARGS ?=
 
-.PHONY: install test lint deps-check demo weights preprocess train export predict evaluate bench clean
+.PHONY: install test lint deps-check demo weights models preprocess train export predict evaluate bench clean
 
 install: $(STAMP)
 
@@ -43,6 +43,13 @@ demo: $(STAMP)
 DETECTOR ?= retinaface_mnet
 weights: $(STAMP)
 	$(PY) -m src.faces.detectors.weights detector=$(DETECTOR) $(ARGS)
+
+# Released DFDC models (download, sha256 check, conversion into models/): make models ENSEMBLE=selim|robustforensics
+# The first download of files with no recorded hash: make models ENSEMBLE=selim ARGS=trust_unverified=true
+# Files downloaded by hand (or NTech's, whose link is dead): python -m src.models.convert release=ntech src=<folder>
+ENSEMBLE ?= robustforensics
+models: $(STAMP)
+	$(PY) -m src.models.release release=$(ENSEMBLE) $(ARGS)
 
 preprocess: $(STAMP)
 	$(PY) preprocess.py $(ARGS)

@@ -10,7 +10,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # docs/architecture.md's picture, top to bottom: a package imports only packages drawn before it (utils is the base).
-ORDER = ["utils", "video", "faces", "preprocess", "datamodules", "models", "inference", "sbi", "demo"]
+ORDER = ["utils", "video", "faces", "preprocess", "datamodules", "models", "inference", "score", "sbi", "demo"]
 STAGES = {"__init__", "probe", "detect", "track", "extract", "index", "runner"}
 # The one module that knows where conf/ lives (src.utils.paths.CONF_DIR, used by compose_config); entry points name it
 # only as Hydra's config_path.

@@ -212,7 +212,7 @@ class CountingPredictor:
     def __init__(self) -> None:
         self.scored: list[str] = []
 
-    def decode(self, path: str):
+    def prepare(self, path: str):
         return path
 
     def score(self, video, video_id: str):

@@ -15,7 +15,7 @@ from src.inference.pipeline import Predictor
 from src.video.sampling import FirstFrames, FpsStride
 from src.video.sources import FolderSource
 from tests import test_predict_pipeline as pipeline_tests
-from tests.test_predict_pipeline import VIDEOS, CentreBox, ensemble, rows
+from tests.predict_helpers import VIDEOS, CentreBox, ensemble, rows
 
 folder = pipeline_tests.folder  # the same fixture: three real videos plus a truncated and an empty file
 

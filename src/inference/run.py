@@ -17,7 +17,7 @@ from src.inference.pipeline import Predictor
 from src.preprocess.detect import check_detector
 from src.utils.config import check_missing, check_shard, check_writable, one_line
 from src.utils.signals import interrupted, sigterm_as_interrupt
-from src.video.sources import FolderSource, VideoRecord
+from src.video.sources import VideoRecord, video_source
 
 log = logging.getLogger("predict")
 
@@ -33,7 +33,7 @@ def run(cfg: DictConfig) -> RunSummary:
     check_writable(report_dir, "report_dir")
     try:  # a wrong path, setting or model file: one line naming it, before any video is read
         device = resolve_device(cfg.device)
-        records = FolderSource(cfg.videos).records()
+        records = video_source(cfg.videos).records()
         if cfg.labels:
             records += absent_labelled(records, Path(cfg.videos), load_labels(cfg.labels)["filename"])
         ensemble = instantiate(cfg.ensemble)

@@ -77,6 +77,8 @@ ALLOWED_TARGETS = frozenset(
         "src.models.robustforensics.nets.efficientnet",
         "src.models.robustforensics.nets.timm_classifier",
         "src.models.robustforensics.nets.slowfast",
+        "src.models.selim.net.SelimClassifier",
+        "src.models.selim.transforms.IsotropicResizePad",
         "src.datamodules.ntech.transforms.ntech_eval",
         "src.datamodules.robustforensics.transforms.image_val",
         "src.datamodules.robustforensics.transforms.clip_val",
@@ -229,9 +231,14 @@ def main(cfg: DictConfig) -> None:
     if (cfg.ckpt is None) == (cfg.ntech is None):
         raise SystemExit("config error: give ckpt=<train.py checkpoint> or ntech=<released .pth> (with model=...)")
     if cfg.ckpt is not None:
-        print(export_checkpoint(cfg.ckpt, cfg.out, cfg.name))
+        path = export_checkpoint(cfg.ckpt, cfg.out, cfg.name)
     else:
-        print(export_ntech_release(cfg.ntech, model_spec(cfg.model), cfg.out, cfg.name))
+        path = export_ntech_release(cfg.ntech, model_spec(cfg.model), cfg.out, cfg.name)
+    print(path)
+    if cfg.get("wandb"):
+        from src.models.wandb_media import log_model_artifact
+
+        print(f"wandb artifact logged (run files: {log_model_artifact(path, save_dir=cfg.out)})")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ class VideoMetrics(Metric):
         self.video.append(video.detach().long().reshape(-1))
         self.index.append(index.detach().long().reshape(-1))
 
-    def compute(self) -> dict[str, torch.Tensor]:
+    def per_video(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(video ids, mean P(fake), label)`` per video, each sample counted once."""
         prob, label, video, index = (torch.cat(s) if isinstance(s, list) else s for s in self._states())
         _, inverse = torch.unique(index, return_inverse=True)
         first = torch.full((int(inverse.max()) + 1,), len(index), device=index.device)
@@ -42,9 +43,13 @@ class VideoMetrics(Metric):
         )
         score = torch.zeros_like(count).index_add_(0, inverse, prob) / count
         truth = torch.zeros(len(videos), dtype=torch.long, device=prob.device).scatter_(0, inverse, label)
+        return videos, score, truth
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        videos, score, truth = self.per_video()
         clipped = score.clamp(KAGGLE_EPS, 1 - KAGGLE_EPS)
         loss = -(truth * clipped.log() + (1 - truth) * (1 - clipped).log())
-        nan = torch.tensor(float("nan"), dtype=prob.dtype, device=prob.device)
+        nan = torch.tensor(float("nan"), dtype=score.dtype, device=score.device)
         per_class = {
             name: loss[truth == cls].mean() if (truth == cls).any() else nan
             for cls, name in enumerate(("real", "fake"))
@@ -57,7 +62,7 @@ class VideoMetrics(Metric):
             "fake_log_loss": per_class["fake"],
             "auc": binary_auroc(score, truth) if both else nan,
             "accuracy": ((score >= 0.5).long() == truth).double().mean(),
-            "videos": torch.tensor(float(len(videos)), device=prob.device),
+            "videos": torch.tensor(float(len(videos)), device=score.device),
         }
         return {k: v.float() for k, v in out.items()}
 

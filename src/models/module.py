@@ -5,7 +5,9 @@
 - ``criterion(logits, batch[target_key])``: NTech ``BCEWithLogitsLoss`` on the soft per-frame targets
   (``target_key: target``); RobustForensics' class-weighted cross-entropy on ``label``.
 - ``output``: how logits become P(fake): ``sigmoid`` or ``softmax`` (class 1); a sample's probability is the mean
-  over its frames, a video's the mean over its samples (:class:`~src.models.metrics.VideoMetrics`).
+  over its frames, a video's the mean over its samples (:class:`~src.models.metrics.VideoMetrics`). With the wandb
+  logger, each validation also logs a per-video table, sample crops, ROC and calibration images
+  (:mod:`src.models.wandb_media`).
 - ``optimizer`` / ``scheduler``: partials taking ``params`` / ``optimizer`` (stepped every ``scheduler_interval``).
 - ``spec``: plain data stored in the checkpoint's hyper-parameters: what ``export`` needs to rebuild the net and
   its input pipeline without the training code's state.
@@ -18,9 +20,11 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import WandbLogger
 from torch import nn
 
 from src.models.metrics import VideoMetrics
+from src.models.wandb_media import GRID, log_validation
 
 PROB_FAKE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sigmoid": torch.sigmoid,
@@ -64,6 +68,7 @@ class DeepfakeClassifier(pl.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.target_key, self.output = target_key, output
         self.val_metrics = VideoMetrics()
+        self.val_samples: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # crops for the wandb grid
         self.save_hyperparameters({"spec": spec or {}, "target_key": target_key, "output": output})
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -79,13 +84,24 @@ class DeepfakeClassifier(pl.LightningModule):
         logits = self(batch["input"])
         loss = self.criterion(logits, batch[self.target_key])
         self.log("val/loss", loss, sync_dist=True, batch_size=len(logits))
-        self.val_metrics.update(sample_prob_fake(logits, self.output), batch["label"], batch["video"], batch["index"])
+        prob = sample_prob_fake(logits, self.output)
+        self.val_metrics.update(prob, batch["label"], batch["video"], batch["index"])
+        if batch_idx == 0:
+            self.val_samples = tuple(t[:GRID].detach().cpu() for t in (batch["input"], prob, batch["label"]))
 
     def on_validation_epoch_end(self) -> None:
         if self.val_metrics.update_count:
             # compute() already gathers every rank's samples; sync_dist only keeps Lightning's bookkeeping uniform.
             self.log_dict({f"val/{k}": v for k, v in self.val_metrics.compute().items()}, sync_dist=True)
+            if (
+                isinstance(self.logger, WandbLogger)
+                and self.trainer.is_global_zero
+                and not self.trainer.sanity_checking
+            ):
+                videos, scores, labels = (t.cpu().numpy() for t in self.val_metrics.per_video())
+                log_validation(self.logger.experiment, videos, scores, labels, self.val_samples, self.global_step)
         self.val_metrics.reset()
+        self.val_samples = None
 
     def configure_optimizers(self) -> Any:
         optimizer = self.make_optimizer(params=self.parameters())

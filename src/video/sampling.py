@@ -81,16 +81,21 @@ class FpsStride(FrameSampler):
 
 @dataclass
 class EvenlySpaced(FrameSampler):
-    """``num_frames`` frames spread evenly from the first to the last (all frames of a shorter video)."""
+    """``num_frames`` frames spread evenly from the first to the last (all frames of a shorter video).
+
+    ``truncate`` casts the spaced positions to int instead of rounding them (Selim's ``linspace(...).astype(int)``).
+    """
 
     num_frames: int = 32
+    truncate: bool = False
 
     def __post_init__(self) -> None:
         if self.num_frames < 1:
             raise ValueError(f"EvenlySpaced needs num_frames >= 1, got {self.num_frames}")
 
     def indices(self, info: VideoInfo) -> np.ndarray:
-        return np.unique(np.linspace(0, info.num_frames - 1, self.num_frames).round().astype(np.int64))
+        positions = np.linspace(0, info.num_frames - 1, self.num_frames)
+        return np.unique((positions if self.truncate else positions.round()).astype(np.int64))
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,26 @@ class FolderSource(VideoSource):
         return sibling.relative_to(self.root).as_posix() if sibling.is_file() else Path(original).name
 
 
+class FileSource(FolderSource):
+    """One video file: its folder is the root, so the ``video_id`` is the file name."""
+
+    def __init__(self, path: str | Path, labels: str | Path | None = None):
+        self.file = Path(path).expanduser().resolve()
+        if not self.file.is_file():
+            raise FileNotFoundError(f"{self.file}: video file not found")
+        super().__init__(self.file.parent, labels)
+
+    def records(self) -> list[VideoRecord]:
+        rows = read_labels_csv(self.labels) if self.labels else {}
+        label = LABELS.get(str(rows.get(self.file.name, {}).get("label", "")).strip().upper())
+        return [self._record(self.file, label=label, method={None: "", 0: "real", 1: "fake"}[label])]
+
+
+def video_source(path: str | Path, labels: str | Path | None = None) -> FolderSource:
+    """A folder of videos (searched recursively) or a single video file."""
+    return FileSource(path, labels) if Path(path).expanduser().is_file() else FolderSource(path, labels)
+
+
 def ffpp_record(root: Path, path: Path) -> VideoRecord | None:
     """The record of ``path`` if it follows the FaceForensics++ layout, else ``None``."""
     rel = path.relative_to(root).as_posix()

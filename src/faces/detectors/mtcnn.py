@@ -3,10 +3,14 @@
 Frames are downscaled so the longer side is at most ``max_size`` before detection (full 1080p costs ~1 s per frame
 on a 2-core CPU) and the boxes and landmarks scaled back to source pixels. Dark frames are brightened to a mean
 of ``min_brightness`` first: MTCNN scores a face in a dim room (``dfdc/abofeumbvv.mp4``, mean 34/255) 0.7-0.9 and
-misses a third of them; brightened, 0.97-1.0. Two filters drop what a deepfake pipeline cannot use: faces
-scoring under ``min_score`` and faces whose shorter box side is under ``min_face_fraction`` of the frame's shorter
-side (people far away, faces in photos on the wall). The defaults were chosen on ``../shared/realvideos`` (see
-``conf/detector/mtcnn.yaml`` and ``docs/benchmarks.md``).
+misses a third of them; brightened, 0.97-1.0. The brightness is measured on the pixels that are not black and the
+gain is capped at ``max_gain``: a face crop over a black canvas or a letterboxed video has a low frame mean only
+because of its borders, and brightening it by the frame mean (up to x32) burned the face out (MTCNN then found
+nothing; unbrightened, it scores 0.99). ``scale`` instead of ``max_size`` downscales every frame by a fixed factor
+with PIL, as Selim Seferbekov's pipeline does (half size, ``conf/detector/mtcnn_selim.yaml``). Two filters drop
+what a deepfake pipeline cannot use: faces scoring under ``min_score`` and faces whose shorter box side is under
+``min_face_fraction`` of the frame's shorter side (people far away, faces in photos on the wall). The defaults were
+chosen on ``../shared/realvideos`` (see ``conf/detector/mtcnn.yaml`` and ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 from facenet_pytorch import MTCNN
+from PIL import Image
 
 from src.faces.detectors.base import FrameDetections
 from src.faces.detectors.torch_detector import BatchedDetector
@@ -33,6 +38,8 @@ class MTCNNDetector(BatchedDetector):
         min_score: float = 0.97,
         min_face_fraction: float = 0.0,
         min_brightness: float | None = 130.0,
+        max_gain: float = 4.0,
+        scale: float | None = None,
         device: str = "auto",
         fp16: bool = False,
         batch_size: int = 16,
@@ -45,6 +52,10 @@ class MTCNNDetector(BatchedDetector):
         self.min_score = min_score
         self.min_face_fraction = min_face_fraction
         self.min_brightness = min_brightness
+        self.max_gain = max_gain
+        self.scale = scale
+        if scale is not None and max_size is not None:
+            raise ValueError(f"{name}: give max_size or scale, not both (got {max_size} and {scale})")
         self.mtcnn = MTCNN(
             min_face_size=min_face_size,
             thresholds=list(self.thresholds),
@@ -65,19 +76,25 @@ class MTCNNDetector(BatchedDetector):
             "min_score": self.min_score,
             "min_face_fraction": self.min_face_fraction,
             "min_brightness": self.min_brightness,
+            "max_gain": self.max_gain,
+            "scale": self.scale,
         }
 
     def _detect_batch(self, frames: np.ndarray) -> list[FrameDetections]:
         height, width = frames.shape[1:3]
         scale = np.ones(2, np.float32)  # x, y
-        if self.max_size and max(height, width) > self.max_size:
+        if self.scale is not None:  # PIL's default resampling and truncated sizes; boxes scaled back by 1 / scale
+            size = (int(width * self.scale), int(height * self.scale))
+            frames = np.stack([np.asarray(Image.fromarray(frame).resize(size)) for frame in frames])
+            scale = np.full(2, self.scale, np.float32)
+        elif self.max_size and max(height, width) > self.max_size:
             factor = self.max_size / max(height, width)
             size = (round(width * factor), round(height * factor))
             frames = np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in frames])
             scale = np.array([size[0] / width, size[1] / height], np.float32)
         images = torch.from_numpy(frames).to(self.device)
         if self.min_brightness:
-            images = brighten(images, self.min_brightness)
+            images = brighten(images, self.min_brightness, self.max_gain)
         batch_boxes, batch_scores, batch_points = self.mtcnn.detect(images, landmarks=True)
         min_side = self.min_face_fraction * min(height, width)
         results = []
@@ -95,8 +112,16 @@ class MTCNNDetector(BatchedDetector):
         return results
 
 
-def brighten(frames: torch.Tensor, min_mean: float) -> torch.Tensor:
-    """Scale each uint8 frame (N, H, W, 3) whose mean is under ``min_mean`` up to that mean (clipped at 255)."""
-    means = frames.float().mean(dim=(1, 2, 3), keepdim=True)
-    gains = (min_mean / means.clamp(min=1.0)).clamp(min=1.0)
-    return (frames.float() * gains).clamp(max=255).to(torch.uint8)
+def brighten(frames: torch.Tensor, min_mean: float, max_gain: float = 4.0, black: int = 16) -> torch.Tensor:
+    """Scale each uint8 frame (N, H, W, 3) whose content is darker than ``min_mean`` towards it (clipped at 255).
+
+    The content is every pixel brighter than ``black`` in some channel: black borders and canvases do not count.
+    The gain is at most ``max_gain``; a frame with no content is left as it is.
+    """
+    values = frames.float()
+    content = (frames.amax(dim=3, keepdim=True) > black).float()
+    pixels = content.sum(dim=(1, 2, 3), keepdim=True)
+    means = (values * content).sum(dim=(1, 2, 3), keepdim=True) / (3 * pixels).clamp(min=1.0)
+    gains = (min_mean / means.clamp(min=1.0)).clamp(min=1.0, max=max_gain)
+    gains = torch.where(pixels > 0, gains, torch.ones_like(gains))
+    return (values * gains).clamp(max=255).to(torch.uint8)
