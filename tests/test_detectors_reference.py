@@ -19,6 +19,7 @@ from src.faces.detectors.dsfd_net import DSFD
 from src.faces.detectors.retinaface import RetinaFaceDetector
 from src.faces.detectors.retinaface_net import retinaface_mobilenet025, retinaface_resnet50
 from src.faces.detectors.transforms import ShortSideResize
+from src.utils.config import compose_config
 from src.video.io import open_video
 from tests.helpers import REPO_ROOT, SPEC_REFERENCE, WEIGHTS, reference_keys, require_realvideos
 
@@ -136,8 +137,7 @@ def test_dsfd_loads_the_reference_state_dict_and_runs_on_a_real_frame():
     state = state_dict_from_keys(keys)
     net.load_state_dict(state, strict=True)  # in memory: the file path is tested with RetinaFace-R50 (480 MB less)
 
-    cfg = OmegaConf.load(REPO_ROOT / "conf/detector/dsfd.yaml")
-    del cfg["defaults"]
+    cfg = compose_config(None, ["+detector=dsfd"]).detector
     cfg.weights = None
     cfg.device = "cpu"
     cfg.transform = {"_target_": "src.faces.detectors.transforms.AreaResize", "area": 160 * 160}  # CPU time

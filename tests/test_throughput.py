@@ -37,12 +37,15 @@ def test_long_videos_hold_one_chunk_of_full_frames_and_score_as_short_ones(folde
 
 
 @pytest.mark.slow  # spawns a worker process (imports torch): ~10 s on 2 busy cores
-def test_worker_processes_score_exactly_as_in_process(folder, tmp_path):
+def test_worker_processes_score_as_in_process(folder, tmp_path):
     records = [r for r in FolderSource(folder).records() if r.video_id in VIDEOS[:2] or "broken" in r.video_id]
     predictor = Predictor(picklable_ensemble(), CentreBox())
     alone = predict_videos(records, predictor, tmp_path / "a.csv", tmp_path / "a", 0.5, progress=False, prefetch=0)
     pooled = predict_videos(records, predictor, tmp_path / "b.csv", tmp_path / "b", 0.5, progress=False, workers=2)
-    assert rows(tmp_path / "a.csv") == rows(tmp_path / "b.csv")
+    in_process, in_workers = rows(tmp_path / "a.csv"), rows(tmp_path / "b.csv")
+    assert in_process.keys() == in_workers.keys()
+    for name, score in in_process.items():  # the workers' torch runs with other thread counts: float sums reorder
+        assert float(in_workers[name]) == pytest.approx(float(score), abs=1e-6)
     assert alone.fallbacks == pooled.fallbacks and len(pooled.fallbacks) == 2  # the broken files, one line each
     assert all("\n" not in reason for reason in pooled.fallbacks.values())
 

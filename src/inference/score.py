@@ -29,8 +29,9 @@ from src.faces.detectors.whole_frame import WholeFrameDetector
 from src.inference.aggregation import MemberOutput, finalize
 from src.inference.ensemble import Ensemble, SampledFrames
 from src.inference.explain import Explanation, explain
-from src.inference.pipeline import Predictor, VideoResult
+from src.inference.pipeline import Predictor, PreparedVideo, VideoResult
 from src.utils.config import one_line
+from src.video.io import open_video
 
 log = logging.getLogger(__name__)
 FacesMode = Literal["auto", "detector", "whole_frame"]
@@ -79,6 +80,15 @@ class ScoredVideo:
     error: str | None = None
 
 
+def sampled_frames(path: str, video: PreparedVideo, chunk: int = 32) -> SampledFrames:
+    """The video's sampled frames for the report's pictures (prediction itself keeps only the face crops)."""
+    with open_video(path, "pyav", video.info) as reader:
+        chunks = list(reader.iter_chunks(chunk, video.indices))
+    if not chunks:
+        return SampledFrames(np.zeros(0, np.int64), np.zeros((0, video.info.height, video.info.width, 3), np.uint8))
+    return SampledFrames(np.concatenate([i for i, _ in chunks]), np.concatenate([f for _, f in chunks]))
+
+
 def looks_like_face_crop(height: int, width: int) -> bool:
     return max(height, width) <= CROP_MAX_SIDE and max(height, width) / max(1, min(height, width)) <= CROP_MAX_ASPECT
 
@@ -104,7 +114,8 @@ class VideoScorer:
     def __call__(self, path: str | Path) -> ScoredVideo:
         path, fallback = str(path), self.ensemble.fallback
         try:
-            video = self.predictor.decode(path)
+            video, result = self._run(self.predictor, path)
+            frames = sampled_frames(path, video)
         except Exception as exc:  # unreadable, truncated, not a video: a verdict, not a crash
             error = one_line(exc)
             return ScoredVideo(path, fallback, f"unreadable: {error} → fallback {fallback}", "none", error=error)
@@ -112,23 +123,29 @@ class VideoScorer:
         faces_path = f"face detector {self.predictor.detector.name}"
         if self.faces == "whole_frame":
             faces_path = "the whole frame is the face (faces=whole_frame)"
-        result = self._score(predictor, video, path)
         no_face = result.status == "no_face" and sum(result.faces) == 0
-        if no_face and self.faces == "auto" and looks_like_face_crop(*video.frames.frames.shape[1:3]):
+        if no_face and self.faces == "auto" and looks_like_face_crop(video.info.height, video.info.width):
             predictor = self._predictor(self.ensemble, WholeFrameDetector())
-            result = self._score(predictor, video, path)
+            video, result = self._run(predictor, path)
             faces_path = (f"{self.predictor.detector.name} found no face in this {video.info.width}x{video.info.height}"
                           " video, taken for a face crop: the whole frame is the face (faces=auto)")  # fmt: skip
-        if result.status == "no_face" and sum(result.faces) > 0 and hasattr(self.ensemble.tracker, "t_min"):
-            predictor, result, note = self._short_clip(predictor, video, path, result)
+        if (
+            result.status in ("no_face", "no_track")
+            and sum(result.faces) > 0
+            and hasattr(self.ensemble.tracker, "t_min")
+        ):
+            predictor, video, result, note = self._short_clip(predictor, path, result)
             faces_path += f"; {note}"
-        return self._view(predictor, video, path, result, faces_path)
+        return self._view(predictor, video, frames, path, result, faces_path)
 
-    def _score(self, predictor: Predictor, video, path: str) -> VideoResult:
+    @staticmethod
+    def _run(predictor: Predictor, path: str) -> tuple[PreparedVideo, VideoResult]:
+        """Prepare (decode, detect, track, crops) and score one video; the detector records what it found."""
         predictor.detector.found = []
-        return predictor.score(video, Path(path).name)
+        video = predictor.prepare(path)
+        return video, predictor.score(video, Path(path).name)
 
-    def _short_clip(self, predictor: Predictor, video, path: str, result: VideoResult):
+    def _short_clip(self, predictor: Predictor, path: str, result: VideoResult):
         """Faces were found but no track formed: the clip has fewer detection frames than the tracker's t_min."""
         tracker = self.ensemble.tracker
         with_face = int(np.count_nonzero(result.faces))
@@ -136,9 +153,18 @@ class VideoScorer:
         predictor = self._predictor(dataclasses.replace(self.ensemble, tracker=lowered), predictor.detector.inner)
         note = (f"short clip: {with_face} of {len(result.detected)} detection frames have a face but a track needs "
                 f"t_min={tracker.t_min} detections; scored with t_min={lowered.t_min}")  # fmt: skip
-        return predictor, self._score(predictor, video, path), note
+        video, result = self._run(predictor, path)
+        return predictor, video, result, note
 
-    def _view(self, predictor: Predictor, video, path: str, result: VideoResult, faces_path: str) -> ScoredVideo:
+    def _view(
+        self,
+        predictor: Predictor,
+        video: PreparedVideo,
+        frames: SampledFrames,
+        path: str,
+        result: VideoResult,
+        faces_path: str,
+    ) -> ScoredVideo:
         ens = predictor.ensemble
         detections = VideoDetections(result.detected, predictor.detector.found)
         tracks = ens.tracker.tracks(detections, video.info)
@@ -157,7 +183,7 @@ class VideoScorer:
                 )
             )
         explanation = explain(ens.rule, outputs, result.raw_score) if result.tracks else None
-        return ScoredVideo(path, result.score, verdict(result, ens.fallback), faces_path, result, video.frames,
+        return ScoredVideo(path, result.score, verdict(result, ens.fallback), faces_path, result, frames,
                            detections, views, explanation)  # fmt: skip
 
 
@@ -180,6 +206,8 @@ def verdict(result: VideoResult, fallback: float) -> str:
         return f"P(fake) = {result.score:.3f}: {call}"
     if result.status == "no_face":
         return f"no face found → fallback {fallback} (if the video is a face crop: faces=whole_frame)"
+    if result.status == "no_track":
+        return f"faces found, but too few to form a track → fallback {fallback}"
     if result.status == "no_prediction":
         return f"faces found but no model could score them → fallback {fallback}"
     return f"the rule gave {result.raw_score} (not a probability) → fallback {fallback}"

@@ -236,6 +236,7 @@ def index_stage(
     Shard 0 writes it; run ``run=[index]`` once more after every shard has finished to index them all.
     """
     start = time.perf_counter()
+    val_parts = None if val_parts is None else [str(part) for part in val_parts]  # plain data for the fingerprint
     upstream = Upstream(ctx)
     report = StageReport(stage="index", total=len(ctx.records))
     if ctx.shard != 0:
