@@ -1,16 +1,16 @@
 """Are face clips bit-reproducible? Encode the same crops several times with the extract stage's encoder settings,
 with libx264's default threading and with ``threads=1``; count distinct outputs and time each encode.
 
-python bench/clip_determinism.py [--video PATH] [--frames 40] [--repeats 4]
+python bench/clip_determinism.py [video=PATH] [frames=40] [repeats=4]
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DFDC_1080P, machine, markdown_table
 from src.preprocess.extract import ClipEncoder
+from src.utils.cli import parse_args, setting
 from src.video.io import open_video
 
 
@@ -32,12 +33,15 @@ def encode(crops: np.ndarray, path: Path, threads: str | None) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--video", type=Path, default=DFDC_1080P)
-    parser.add_argument("--frames", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=4)
-    args = parser.parse_args()
+@dataclass
+class ClipDeterminismSettings:
+    video: Path = setting(DFDC_1080P, "the video whose frames are cropped and encoded")
+    frames: int = setting(40, "frames per clip, from the start of the video")
+    repeats: int = setting(4, "encodes per threading setting")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(ClipDeterminismSettings, argv, "python bench/clip_determinism.py", __doc__)
     with open_video(args.video, "pyav") as reader:
         crops = np.ascontiguousarray(reader.read(np.arange(args.frames))[:, 200:500, 800:1100])
     rows = []

@@ -1,23 +1,23 @@
 """Preprocessing rate per recipe: wall time per video of probe → detect → track → extract, beside one plain decode
 pass of the same videos (the floor), as a ratio.
 
-python bench/preprocess.py [--videos 6] [--recipes ntech robustforensics]
+python bench/preprocess.py [videos=6] [recipes=[ntech,robustforensics]]
 
 Recipes as ``preprocess.py`` runs them, with the detectors that work offline: ``ntech`` = NTech's sampling (every
 6th frame) and tracker with MTCNN (NTech's DSFD has no weights on this machine and its config has no random-init
 option, so it is not run; ``bench/detect.py`` times DSFD alone); ``robustforensics`` = RetinaFace-mnet (the real
 weights from ../shared/weights) on every 2nd frame with the tube tracker. Videos: the DFDC videos of
-../shared/realvideos, repeated up to ``--videos`` (symlinks). The floor is a PyAV pass over every frame of every video
+../shared/realvideos, repeated up to ``videos`` (symlinks). The floor is a PyAV pass over every frame of every video
 (RGB), timed right before each recipe in the same process; the load average is printed beside each row.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,6 +27,7 @@ from hydra.utils import instantiate
 
 from bench.common import REPO_ROOT, SHARED, machine, markdown_table
 from src.preprocess.runner import StageContext
+from src.utils.cli import parse_args, setting
 from src.video.io import open_video
 
 STAGES = ["probe", "detect", "track", "extract"]
@@ -82,11 +83,16 @@ def run_recipe(folder: Path, work: Path, overrides: list[str]) -> dict[str, floa
     return seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=6)
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
-    args = parser.parse_args()
+@dataclass
+class PreprocessBenchSettings:
+    videos: int = setting(6, "how many videos (the DFDC videos of the real-video set, repeated)")
+    recipes: list[str] = setting(list(RECIPES), f"any of {list(RECIPES)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(PreprocessBenchSettings, argv, "python bench/preprocess.py", __doc__)
+    if unknown := [name for name in args.recipes if name not in RECIPES]:
+        raise SystemExit(f"python bench/preprocess.py: unknown recipes {unknown}; choose from {list(RECIPES)}")
     folder = video_folder(args.videos)
     rows = []
     for name in args.recipes:

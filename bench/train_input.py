@@ -1,11 +1,11 @@
 """The training input pipeline's compression augmentation: what windowed re-encoding changes and what it saves.
 
-python bench/train_input.py [--draws 3] [--samples 24] [--warmups 4 8 16] [--models b7_seq tiny]
+python bench/train_input.py [draws=3] [samples=24] [warmups=[0,4,8,16]] [models=[b7_seq,tiny]]
 
 Clips: 50-frame face clips cut from the DFDC videos of ../shared/realvideos (MTCNN on one frame, a square of 1.6x
 the face box around it, encoded with the extract stage's settings), two per video.
 
-1. Equivalence. For ``--draws`` random compression parameters per clip (the recipe's distribution, p = 1), the 7
+1. Equivalence. For ``draws`` random compression parameters per clip (the recipe's distribution, p = 1), the 7
    frames a sample uses (19, 21, ..., 31) are re-encoded (a) with the whole clip, NTech's way (``warmup=None``), twice
    (libx264 with B-frames is not bit-reproducible: the second run is the noise floor), and (b) with only a window of
    ``warmup`` frames before and ``lookahead`` after them. Per setting: mean PSNR (dB, against the uncompressed frames
@@ -18,7 +18,6 @@ the face box around it, encoded with the extract stage's settings), two per vide
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
@@ -37,6 +36,7 @@ from bench.common import SHARED, machine, markdown_table
 from bench.train_step import model_config
 from src.datamodules.ntech.compression import VideoCompression, fps_schedule, remap_indices
 from src.preprocess.extract import ClipEncoder
+from src.utils.cli import parse_args, setting
 from src.video.io import open_video
 
 USED = np.arange(19, 32, 2)
@@ -173,15 +173,18 @@ def instantiate_dataset(model, clips: pd.DataFrame, root: Path):
     return instantiate(model.train_dataset)(clips, root)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--draws", type=int, default=3, help="compression parameter draws per clip")
-    parser.add_argument("--warmups", nargs="+", type=int, default=[0, 4, 8, 16])
-    parser.add_argument("--lookahead", type=int, default=VideoCompression.lookahead)
-    parser.add_argument("--samples", type=int, default=24, help="pipeline samples timed per setting")
-    parser.add_argument("--models", nargs="+", default=["b7_seq", "tiny"])
-    parser.add_argument("--skip-equivalence", action="store_true")
-    args = parser.parse_args()
+@dataclasses.dataclass
+class TrainInputBenchSettings:
+    draws: int = setting(3, "compression parameter draws per clip")
+    warmups: list[int] = setting([0, 4, 8, 16], "re-encoded frames before the used ones, one row each")
+    lookahead: int = setting(VideoCompression.lookahead, "re-encoded frames after the used ones")
+    samples: int = setting(24, "pipeline samples timed per setting")
+    models: list[str] = setting(["b7_seq", "tiny"], "model configs whose training dataset is timed")
+    skip_equivalence: bool = setting(False, "time the pipeline only")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(TrainInputBenchSettings, argv, "python bench/train_input.py", __doc__)
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         clips = face_clips(Path(tmp))

@@ -47,7 +47,7 @@ def model_config(name: str, *overrides: str):
 def bench_clips(folder: Path) -> tuple[pd.DataFrame, Path]:
     """One aligned pair of 50-frame 320×320 clips cut from the DFDC benchmark video."""
     if not DFDC_1080P.is_file():
-        raise SystemExit(f"{DFDC_1080P}: benchmark video not found (pass --work with a preprocessed dataset)")
+        raise SystemExit(f"{DFDC_1080P}: benchmark video not found (set work=DIR, a preprocessed dataset)")
     with open_video(DFDC_1080P, "pyav") as reader:
         frames = reader.read(range(60, 110))[:, 200:520, 800:1120]
     rows = []

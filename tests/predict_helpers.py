@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import albumentations as A
 import numpy as np
@@ -16,12 +17,26 @@ from src.inference.aggregation import ntech_rule
 from src.inference.crops import NtechFrames, NtechSequences
 from src.inference.ensemble import Ensemble, ExportedModel, Member
 from src.video.sampling import FirstFrames
+from tests.helpers import REALVIDEOS, require_realvideos
 
 VIDEOS = [
     "dfdc/abqwwspghj.mp4",
     "ffpp/original_sequences/youtube/c23/videos/519.mp4",
     "other/facenet-pytorch/video.mp4",
 ]
+
+
+def video_folder(root: Path) -> Path:
+    """``root`` with the real VIDEOS (symlinked) plus a truncated copy and an empty file."""
+    require_realvideos()
+    for video in VIDEOS:
+        (root / video).parent.mkdir(parents=True, exist_ok=True)
+        (root / video).symlink_to(REALVIDEOS / video)
+    data = (REALVIDEOS / VIDEOS[0]).read_bytes()
+    (root / "broken").mkdir()
+    (root / "broken" / "truncated.mp4").write_bytes(data[: len(data) // 50])
+    (root / "broken" / "empty.mp4").write_bytes(b"")
+    return root
 
 
 class CentreBox(FaceDetector):

@@ -16,6 +16,7 @@ STAGES = {"__init__", "probe", "detect", "track", "extract", "index", "runner"}
 # only as Hydra's config_path.
 CONF_HOME = SRC / "utils" / "paths.py"
 MODULES = sorted(SRC.rglob("*.py"))
+TESTS = Path(__file__).resolve().parent
 
 
 def package(path: Path) -> str:
@@ -61,6 +62,22 @@ def conf_paths(tree: ast.AST) -> list[str]:
     ]
 
 
+def imports_of_test_modules(tree: ast.AST) -> list[str]:
+    """``line: module`` of every import of a test module or conftest (pytest owns those; shared code goes to
+    tests/helpers.py and the other ``*_helpers`` modules). A relative import counts as one from ``tests``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = ".".join(filter(None, ["tests" if node.level else None, node.module]))
+            names = [f"tests.{a.name}" for a in node.names] if module == "tests" else [module]
+        else:
+            continue
+        found += [f"{node.lineno}: {n}" for n in names if re.fullmatch(r"(tests\.)?(test_\w+|conftest)(\..*)?", n)]
+    return found
+
+
 def test_every_package_is_drawn():
     packages = {package(path) for path in MODULES} - {"__init__"}
     assert packages == set(ORDER), "a new package under src/ needs its box in docs/architecture.md and in ORDER"
@@ -86,6 +103,17 @@ def test_preprocess_holds_only_the_stages_and_their_runner():
     )
 
 
+def test_no_test_module_imports_another():
+    wrong = {
+        path.name: found
+        for path in sorted(TESTS.glob("*.py"))
+        if (found := imports_of_test_modules(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert not wrong, (
+        f"test modules importing a test module or conftest (move shared code to a helpers module): {wrong}"
+    )
+
+
 def test_the_rules_catch_what_they_look_for():
     """A rule that can never fail checks nothing: each finder flags a planted violation and passes a clean module."""
     bad = ast.parse(
@@ -99,3 +127,11 @@ def test_the_rules_catch_what_they_look_for():
     assert conf_paths(bad) == ["6: 'conf'"]
     clean = ast.parse('"""conf/ is named here only."""\nfrom src.utils.config import compose_config\n')
     assert not later_imports(clean, "video") and not sys_path_lines(clean) and not conf_paths(clean)
+    planted = ast.parse(
+        "from tests.test_video import x\nimport tests.conftest\nfrom tests import conftest, helpers\n"
+        "from .test_pairs import y\nfrom conftest import z\nfrom tests.helpers import REPO_ROOT\n"
+        "from tests.predict_helpers import rows\n"
+    )
+    assert imports_of_test_modules(planted) == [
+        "1: tests.test_video", "2: tests.conftest", "3: tests.conftest", "4: tests.test_pairs", "5: conftest"
+    ]  # fmt: skip

@@ -12,23 +12,12 @@ import pytest
 from src.inference.batch import check_settings, predict_videos, report_path
 from src.inference.pipeline import Predictor
 from src.video.sources import FolderSource
-from tests.helpers import REALVIDEOS, require_realvideos
-from tests.predict_helpers import VIDEOS, CentreBox, ensemble, rows
+from tests.predict_helpers import VIDEOS, CentreBox, ensemble, rows, video_folder
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """Three real videos (symlinked) plus a truncated copy and an empty file."""
-    require_realvideos()
-    root = tmp_path_factory.mktemp("videos")
-    for video in VIDEOS:
-        (root / video).parent.mkdir(parents=True, exist_ok=True)
-        (root / video).symlink_to(REALVIDEOS / video)
-    data = (REALVIDEOS / VIDEOS[0]).read_bytes()
-    (root / "broken").mkdir()
-    (root / "broken" / "truncated.mp4").write_bytes(data[: len(data) // 50])
-    (root / "broken" / "empty.mp4").write_bytes(b"")
-    return root
+    return video_folder(tmp_path_factory.mktemp("videos"))
 
 
 @pytest.fixture(scope="module")

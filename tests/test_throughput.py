@@ -14,10 +14,12 @@ from src.inference.batch import predict_videos
 from src.inference.pipeline import Predictor
 from src.video.sampling import FirstFrames, FpsStride
 from src.video.sources import FolderSource
-from tests import test_predict_pipeline as pipeline_tests
-from tests.predict_helpers import VIDEOS, CentreBox, ensemble, rows
+from tests.predict_helpers import VIDEOS, CentreBox, ensemble, rows, video_folder
 
-folder = pipeline_tests.folder  # the same fixture: three real videos plus a truncated and an empty file
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return video_folder(tmp_path_factory.mktemp("videos"))
 
 
 def picklable_ensemble():
