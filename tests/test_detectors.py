@@ -12,15 +12,16 @@ import pytest
 import torch
 
 from src.faces.detectors.dsfd import dsfd_priors
+from src.faces.detectors.mtcnn import brighten
 from src.faces.detectors.retinaface import RetinaFaceDetector, retinaface_priors
 from src.faces.detectors.retinaface_net import retinaface_mobilenet025
 from src.faces.detectors.torch_detector import decode_boxes, resolve_device
 from src.faces.detectors.transforms import AreaResize, LongSideResizePad, ShortSideResize
 from src.faces.detectors.weights import WeightsFile, drive_confirmation_url, fetch, load_state_dict
 from src.utils.weights import WeightsError
-from src.video.io import VideoInfo
+from src.video.io import VideoInfo, open_video
 from src.video.sampling import AtMostN, EvenlySpaced, EveryNth, FpsStride
-from tests.helpers import default_detector
+from tests.helpers import REALVIDEOS, default_detector
 
 
 def info(num_frames: int = 300, fps: float = 29.97, width: int = 1920, height: int = 1080) -> VideoInfo:
@@ -237,6 +238,93 @@ def test_mtcnn_finds_the_astronaut_and_nothing_in_a_blank_frame():
     assert found[0].landmarks.shape == (1, 5, 2) and found[1].landmarks.shape == (0, 5, 2)
     assert np.abs(found[2].boxes - found[0].boxes).max() < 10
     assert detector.config["name"] == "mtcnn" and detector.config["max_size"] == 640
+
+
+def _facenet_and_cascade(detector, frames: np.ndarray):
+    """facenet-pytorch's own ``detect`` (the reference) and this project's cascade on the same uint8 frames."""
+    with torch.inference_mode():
+        boxes, scores, points = detector.mtcnn.detect(torch.from_numpy(frames), landmarks=True)
+        ours = detector.cascade(torch.from_numpy(frames))
+    reference = []
+    for b, s, p in zip(boxes, scores, points, strict=True):
+        if b is None:
+            reference.append((np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)))
+            continue
+        order = np.argsort(-np.asarray(s, np.float64), kind="stable")
+        reference.append((np.asarray(b, np.float32)[order], np.asarray(s, np.float32)[order],
+                          np.asarray(p, np.float32)[order]))  # fmt: skip
+    return reference, ours
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    return inter / (area(a) + area(b) - inter)
+
+
+def _assert_same_faces(reference, ours) -> list[float]:
+    """Same faces per frame, in score order; returns every box's largest coordinate difference (pixels)."""
+    differences = []
+    for (boxes, scores, points), faces in zip(reference, ours, strict=True):
+        assert len(faces.boxes) == len(boxes)
+        if len(boxes):
+            np.testing.assert_allclose(faces.scores, scores, atol=1e-3)
+            assert _box_iou(faces.boxes, boxes).min() > 0.9
+            differences += np.abs(faces.boxes - boxes).max(axis=1).tolist()
+            assert faces.landmarks.shape == points.shape
+    return differences
+
+
+def test_mtcnn_cascade_equals_facenet_pytorch_detect_on_embedded_images():
+    """The batched cascade (integral-image crops, channels-last nets) keeps facenet-pytorch's algorithm: the same
+    faces, boxes and landmarks on one face, a dim copy, a blank frame, a face cut by the frame border and two faces."""
+    import skimage.data
+
+    astronaut = skimage.data.astronaut()
+    dark = (astronaut * 0.3).astype(np.uint8)
+    border = np.roll(astronaut, -200, axis=1)  # her face at the left edge, partly outside
+    pair = cv2.resize(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1), (512, 256))
+    pair = np.concatenate([pair, np.zeros_like(pair)], axis=0)
+    detector = default_detector()
+    frames = np.stack([astronaut, dark, np.full_like(astronaut, 128), border, pair])
+    reference, ours = _facenet_and_cascade(detector, frames)
+    assert [len(f.boxes) for f in ours][:3] == [1, 1, 0] and len(ours[4].boxes) >= 2
+    differences = _assert_same_faces(reference, ours)
+    assert max(differences) < 0.05
+    np.testing.assert_allclose(ours[0].landmarks, reference[0][2], atol=0.05)
+
+
+@pytest.mark.skipif(not REALVIDEOS.is_dir(), reason=f"research videos not found at {REALVIDEOS}")
+def test_mtcnn_cascade_equals_facenet_pytorch_detect_on_real_videos():
+    """Four frames of every research video, downscaled and brightened as the detector does: the same faces in every
+    frame; almost every box within half a pixel (a box whose crop rectangle rounds to the other integer pixel may
+    move by a few pixels, as float sums differ in the last bit)."""
+    detector = default_detector()
+    differences = []
+    for video in sorted(REALVIDEOS.rglob("*.mp4")):
+        with open_video(video, "pyav") as reader:
+            frames = reader.read([i for i in (0, 33, 66, 99) if i < len(reader)])
+        height, width = frames[0].shape[:2]
+        factor = min(1.0, 640 / max(height, width))
+        size = (round(width * factor), round(height * factor))
+        small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+        differences += _assert_same_faces(*_facenet_and_cascade(detector, brighten(small, 130.0, 4.0)))
+    assert len(differences) > 50 and np.mean(np.asarray(differences) < 0.5) > 0.95
+
+
+def test_brighten_scales_only_dark_content_and_ignores_black_borders():
+    frame = np.zeros((40, 60, 3), np.uint8)
+    frame[10:30, 20:40] = 50  # dim content on a black canvas: its own mean is 50, the frame's ~8
+    bright = np.full((40, 60, 3), 200, np.uint8)
+    blank = np.zeros((40, 60, 3), np.uint8)
+    frames = np.stack([frame, bright, blank])
+    out = brighten(frames, 130.0, max_gain=4.0)
+    assert out[0, 20, 30, 0] == int(50 * np.float32(130 / 50)) and out[0, 0, 0, 0] == 0  # gain 2.6, not 16
+    np.testing.assert_array_equal(out[1:], frames[1:])
+    untouched = frames[1:]
+    assert brighten(untouched, 130.0) is untouched  # nothing to brighten: no copy
+    assert brighten(frame[None] // 5 * 2, 130.0, max_gain=4.0)[0, 20, 30, 0] == 80  # content 20: capped at x4
 
 
 def test_mtcnn_maps_downscaled_boxes_back_to_source_pixels():

@@ -24,6 +24,7 @@ from facenet_pytorch import MTCNN
 from PIL import Image
 
 from src.faces.detectors.base import FrameDetections
+from src.faces.detectors.mtcnn_cascade import MTCNNCascade
 from src.faces.detectors.torch_detector import BatchedDetector
 
 
@@ -64,7 +65,10 @@ class MTCNNDetector(BatchedDetector):
             select_largest=False,
             post_process=False,
             device=self.device,
-        ).to(self.dtype)
+        ).to(self.dtype)  # its nets and weights; the cascade runs them (facenet-pytorch's own detect is the reference)
+        self.cascade = MTCNNCascade(
+            self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet, min_face_size, self.thresholds, factor, self.dtype
+        )
 
     @property
     def config(self) -> dict[str, Any]:
@@ -92,36 +96,35 @@ class MTCNNDetector(BatchedDetector):
             size = (round(width * factor), round(height * factor))
             frames = np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in frames])
             scale = np.array([size[0] / width, size[1] / height], np.float32)
-        images = torch.from_numpy(frames).to(self.device)
         if self.min_brightness:
-            images = brighten(images, self.min_brightness, self.max_gain)
-        batch_boxes, batch_scores, batch_points = self.mtcnn.detect(images, landmarks=True)
+            frames = brighten(frames, self.min_brightness, self.max_gain)
         min_side = self.min_face_fraction * min(height, width)
         results = []
-        for boxes, scores, points in zip(batch_boxes, batch_scores, batch_points, strict=True):
-            if boxes is None:  # facenet-pytorch's "no face"
-                results.append(FrameDetections.empty(with_landmarks=True))
-                continue
-            found = FrameDetections(
-                np.asarray(boxes, np.float32) / np.tile(scale, 2),
-                np.asarray(scores, np.float32),
-                np.asarray(points, np.float32) / scale,
-            )
+        for faces in self.cascade(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device)):
+            found = FrameDetections(faces.boxes / np.tile(scale, 2), faces.scores, faces.landmarks / scale)
             sides = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1])
             results.append(found.filter((found.scores >= self.min_score) & (sides >= min_side)))
         return results
 
 
-def brighten(frames: torch.Tensor, min_mean: float, max_gain: float = 4.0, black: int = 16) -> torch.Tensor:
+def brighten(frames: np.ndarray, min_mean: float, max_gain: float = 4.0, black: int = 16) -> np.ndarray:
     """Scale each uint8 frame (N, H, W, 3) whose content is darker than ``min_mean`` towards it (clipped at 255).
 
     The content is every pixel brighter than ``black`` in some channel: black borders and canvases do not count.
-    The gain is at most ``max_gain``; a frame with no content is left as it is.
+    The gain is at most ``max_gain``; a frame with no content is left as it is. Frames that need no gain are
+    returned as they are (the array is copied only when some frame changes).
     """
-    values = frames.float()
-    content = (frames.amax(dim=3, keepdim=True) > black).float()
-    pixels = content.sum(dim=(1, 2, 3), keepdim=True)
-    means = (values * content).sum(dim=(1, 2, 3), keepdim=True) / (3 * pixels).clamp(min=1.0)
-    gains = (min_mean / means.clamp(min=1.0)).clamp(min=1.0, max=max_gain)
-    gains = torch.where(pixels > 0, gains, torch.ones_like(gains))
-    return (values * gains).clamp(max=255).to(torch.uint8)
+    out = frames
+    for n, frame in enumerate(frames):
+        content = (cv2.max(cv2.max(frame[..., 0], frame[..., 1]), frame[..., 2]) > black).astype(np.uint8)
+        pixels = cv2.countNonZero(content)
+        if pixels == 0:
+            continue
+        mean = sum(cv2.mean(frame, mask=content)[:3]) / 3
+        gain = min(max(min_mean / max(mean, 1.0), 1.0), max_gain)
+        if gain > 1.0:
+            if out is frames:
+                out = frames.copy()
+            lut = np.minimum(np.arange(256, dtype=np.float32) * np.float32(gain), 255).astype(np.uint8)
+            out[n] = cv2.LUT(frame, lut)
+    return out
