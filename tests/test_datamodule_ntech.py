@@ -155,6 +155,23 @@ def test_mixed_input_is_the_pair_interpolated_by_the_target(tmp_path, sequence_m
     assert min(targets) > 0 and max(targets) < 1 and np.std(targets) > 0.2  # Beta(0.5, 0.5): spread to the ends
 
 
+def test_clip_cache_gives_the_same_samples_and_keeps_to_its_budget(synthetic_work) -> None:
+    index = read_clip_index(synthetic_work / "index.parquet")
+    transform = ntech_train(64, (56, 48), auto_augment_p=1.0)
+    plain = PairDataset(index, synthetic_work, SEQ, transform)
+    cached = PairDataset(index, synthetic_work, SEQ, transform, cache_mb=1024)
+    for key in [(0, 5), (1, 6), (0, 7), (0, 5)]:  # (0, 5) again: served from the cache
+        assert torch.equal(plain[key]["input"], cached[key]["input"])
+    assert len(cached._cache) == 4 and cached._cached_bytes <= cached.cache_bytes  # two pairs, two clips each
+    row = index.iloc[0]
+    one_clip_mb = row["num_frames"] * row["height"] * row["width"] * 3 / 2**20
+    small = PairDataset(index, synthetic_work, SEQ, transform, cache_mb=one_clip_mb * 1.5)
+    small[(0, 5)]
+    assert len(small._cache) == 1  # the second clip of the pair did not fit: read from disk
+    with pytest.raises(ValueError, match="cache_mb"):
+        PairDataset(index, synthetic_work, SEQ, transform, cache_mb=-1)
+
+
 def test_unreadable_clip_is_reported_once_and_replaced(synthetic_work, caplog) -> None:
     index = read_clip_index(synthetic_work / "index.parquet")
     broken = index.copy()

@@ -43,8 +43,9 @@ class ClipDataset(ClipSamples):
         frames: Sequence[int],
         transform: A.Compose,
         seed: int = 0,
+        cache_mb: float = 0.0,
     ) -> None:
-        super().__init__(root, frames, transform, seed)
+        super().__init__(root, frames, transform, seed, cache_mb)
         self.clips = clips.reset_index(drop=True)
         self.videos = pd.factorize(self.clips["video_id"])[0]
 
@@ -80,8 +81,9 @@ class PairDataset(ClipSamples):
         sequence_mode: bool = True,
         seed: int = 0,
         source_fps: float | None = 30.0,
+        cache_mb: float = 0.0,
     ) -> None:
-        super().__init__(root, frames, transform, seed)
+        super().__init__(root, frames, transform, seed, cache_mb)
         self.source_fps = source_fps
         self.fakes, self.reals = aligned_pairs(clips)
         if self.fakes.empty:
