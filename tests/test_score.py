@@ -15,6 +15,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from skimage import data
 
+from src.inference import score as score_module
+from src.inference.pipeline import FacePreparer
 from src.inference.run import run as run_predict
 from src.inference.untrained import export_untrained
 from src.models.convert import ReleasedFile, build_net, model_spec_of
@@ -155,6 +157,21 @@ def test_short_face_crop_clip_is_scored_and_the_cause_named(models, tmp_path):
     (whole,) = score([video, "faces=whole_frame", *args])
     assert whole.result.status == "ok" and whole.faces_path.startswith("the whole frame is the face")
     assert "short clip" in whole.faces_path
+
+
+def test_score_decodes_a_video_once_even_through_its_fallbacks(models, tmp_path, monkeypatch):
+    """The pictures use the frames preparation decoded, and the short-clip fallback prepares again from them."""
+    video = face_crop_video(tmp_path / "crop.mp4")
+    decodes = []
+    decode = FacePreparer._chunks
+    monkeypatch.setattr(
+        FacePreparer, "_chunks", lambda self, path, *rest: decodes.append(path) or decode(self, path, *rest)
+    )
+    monkeypatch.setattr(score_module, "sampled_frames", lambda *_: pytest.fail("the report decoded the video again"))
+    args = ["ensemble=tiny", f"models_dir={models}", f"report={tmp_path / 'r.html'}", "progress=false"]
+    (scored,) = score([video, *args])
+    assert "short clip" in scored.faces_path and decodes == [video]
+    assert scored.frames.frames.shape == (len(scored.result.decoded), 298, 298, 3)
 
 
 def test_predict_accepts_a_single_video_file(models, tmp_path):

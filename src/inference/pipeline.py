@@ -97,6 +97,7 @@ class PreparedVideo:
     seconds: dict[str, float]  # preparation stages (decode, detect, track, cut); in a worker they overlap scoring
     full_frames_peak: int  # the most full-resolution frames held at once
     waited: float = 0.0  # what the scoring loop waited for this video (set by the prefetcher)
+    frames: SampledFrames | None = None  # the sampled frames themselves, when asked for and within the budget
 
 
 @dataclass
@@ -122,19 +123,27 @@ class FacePreparer:
     def chunk(self) -> int:
         return self.detect_batch * self.detect_every
 
-    def __call__(self, path: str, per_track: int = 0) -> PreparedVideo:
-        """``per_track`` > 0 also cuts that many evenly spaced crops per track (for :meth:`Predictor.faces`)."""
+    def __call__(
+        self, path: str, per_track: int = 0, keep_frames: bool = False, frames: SampledFrames | None = None
+    ) -> PreparedVideo:
+        """``per_track`` > 0 also cuts that many evenly spaced crops per track (for :meth:`Predictor.faces`).
+        ``keep_frames`` returns the sampled frames in :attr:`PreparedVideo.frames` when they fit the frame budget
+        (for pictures of the video); ``frames`` (such frames, from an earlier call on the same video and sampling)
+        are used instead of decoding again, e.g. to prepare the video with another detector or tracker."""
         timer = StageTimer()
         with timer("decode"):
             info = probe(path)
             indices = np.asarray(self.sampling(info), np.int64)
             if indices.size == 0:
                 raise VideoReadError(path, "no frames to sample")
-        keep = indices.size * info.width * info.height * 3 <= self.frame_budget_mb * 2**20
+            if frames is not None and not np.array_equal(frames.indices, indices):
+                raise ValueError(f"{path}: the frames given are not this preparer's sampling of the video")
+        keep = frames is not None or indices.size * info.width * info.height * 3 <= self.frame_budget_mb * 2**20
         kept: list[SampledFrames] = []
         found: list = []
         peak = 0
-        for chunk in self._chunks(path, info, indices, timer):
+        chunks = self._chunks(path, info, indices, timer) if frames is None else _slices(frames, self.chunk)
+        for chunk in chunks:
             with timer("detect"):
                 found += self.detector(chunk.frames[:: self.detect_every])
             kept += [chunk] if keep else []
@@ -149,12 +158,16 @@ class FacePreparer:
         with timer("cut"):
             for chunk in kept:
                 crops.add(chunk, wanted)
+        if keep_frames and keep and frames is None:
+            frames = SampledFrames(indices, np.concatenate([c.frames for c in kept]))
         del kept
         if not keep and wanted:  # second, sparse pass: only the frames the crops need
             for chunk in self._chunks(path, info, np.array(sorted(wanted), np.int64), timer):
                 with timer("cut"):
                     crops.add(chunk, wanted)
-        return PreparedVideo(info, indices, detections, tracks, boxes, crops, dict(timer.seconds), peak)
+        seconds = dict(timer.seconds)
+        kept_frames = frames if keep_frames else None
+        return PreparedVideo(info, indices, detections, tracks, boxes, crops, seconds, peak, frames=kept_frames)
 
     def _chunks(self, path: str, info: VideoInfo, indices: np.ndarray, timer: StageTimer) -> Iterator[SampledFrames]:
         """Decoded frames ``indices`` in chunks, one PyAV pass; the decoding time goes to ``decode``."""
@@ -259,6 +272,11 @@ class Predictor:
             error = " ".join(str(exc).split()) or type(exc).__name__
             log.error("%s: member %s failed: %s", video_id, member.name, error)
             return MemberResult.empty(member, error)
+
+
+def _slices(frames: SampledFrames, size: int) -> Iterator[SampledFrames]:
+    for begin in range(0, len(frames.indices), size):
+        yield SampledFrames(frames.indices[begin : begin + size], frames.frames[begin : begin + size])
 
 
 def _evenly(length: int, count: int) -> np.ndarray:

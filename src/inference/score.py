@@ -115,7 +115,7 @@ class VideoScorer:
         path, fallback = str(path), self.ensemble.fallback
         try:
             video, result = self._run(self.predictor, path)
-            frames = sampled_frames(path, video)
+            frames = video.frames or sampled_frames(path, video)  # decoded again only beyond the frame budget
         except Exception as exc:  # unreadable, truncated, not a video: a verdict, not a crash
             error = one_line(exc)
             return ScoredVideo(path, fallback, f"unreadable: {error} → fallback {fallback}", "none", error=error)
@@ -126,7 +126,7 @@ class VideoScorer:
         no_face = result.status == "no_face" and sum(result.faces) == 0
         if no_face and self.faces == "auto" and looks_like_face_crop(video.info.height, video.info.width):
             predictor = self._predictor(self.ensemble, WholeFrameDetector())
-            video, result = self._run(predictor, path)
+            video, result = self._run(predictor, path, frames)
             faces_path = (f"{self.predictor.detector.name} found no face in this {video.info.width}x{video.info.height}"
                           " video, taken for a face crop: the whole frame is the face (faces=auto)")  # fmt: skip
         if (
@@ -134,18 +134,19 @@ class VideoScorer:
             and sum(result.faces) > 0
             and hasattr(self.ensemble.tracker, "t_min")
         ):
-            predictor, video, result, note = self._short_clip(predictor, path, result)
+            predictor, video, result, note = self._short_clip(predictor, path, result, frames)
             faces_path += f"; {note}"
         return self._view(predictor, video, frames, path, result, faces_path)
 
     @staticmethod
-    def _run(predictor: Predictor, path: str) -> tuple[PreparedVideo, VideoResult]:
-        """Prepare (decode, detect, track, crops) and score one video; the detector records what it found."""
+    def _run(predictor: Predictor, path: str, frames: SampledFrames | None = None) -> tuple[PreparedVideo, VideoResult]:
+        """Prepare (decode unless ``frames`` are given, detect, track, crops) and score one video, keeping the
+        sampled frames for the pictures; the detector records what it found."""
         predictor.detector.found = []
-        video = predictor.prepare(path)
+        video = predictor.prepare(path, keep_frames=True, frames=frames)
         return video, predictor.score(video, Path(path).name)
 
-    def _short_clip(self, predictor: Predictor, path: str, result: VideoResult):
+    def _short_clip(self, predictor: Predictor, path: str, result: VideoResult, frames: SampledFrames):
         """Faces were found but no track formed: the clip has fewer detection frames than the tracker's t_min."""
         tracker = self.ensemble.tracker
         with_face = int(np.count_nonzero(result.faces))
@@ -153,7 +154,7 @@ class VideoScorer:
         predictor = self._predictor(dataclasses.replace(self.ensemble, tracker=lowered), predictor.detector.inner)
         note = (f"short clip: {with_face} of {len(result.detected)} detection frames have a face but a track needs "
                 f"t_min={tracker.t_min} detections; scored with t_min={lowered.t_min}")  # fmt: skip
-        video, result = self._run(predictor, path)
+        video, result = self._run(predictor, path, frames)
         return predictor, video, result, note
 
     def _view(
