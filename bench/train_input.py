@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import SHARED, machine, markdown_table
 from bench.train_step import model_config
 from src.datamodules.ntech.compression import VideoCompression, fps_schedule, remap_indices
+from src.faces.detectors.compose import compose_detector
 from src.preprocess.extract import ClipEncoder
 from src.utils.cli import parse_args, setting
 from src.video.io import open_video
@@ -44,9 +45,7 @@ USED = np.arange(19, 32, 2)
 
 def face_clips(folder: Path, length: int = 50) -> list[Path]:
     """Two 50-frame face clips per DFDC video (frames 0-49 and 150-199), at their native crop size."""
-    from src.sbi import default_detector
-
-    detector = default_detector()
+    detector = compose_detector("mtcnn", device="cpu")
     encoder = ClipEncoder()
     out = []
     for video in sorted((SHARED / "realvideos" / "dfdc").glob("*.mp4")):

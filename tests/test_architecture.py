@@ -114,6 +114,19 @@ def test_no_test_module_imports_another():
     )
 
 
+@pytest.mark.parametrize("path", sorted((SRC.parent / "bench").glob("*.py")), ids=lambda p: p.name)
+def test_every_project_name_a_benchmark_imports_exists(path: Path):
+    """Benchmarks run by hand, rarely: a moved or renamed function must fail here, not in front of their user
+    (imports inside functions included)."""
+    import importlib
+
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("src", "bench"):
+            module = importlib.import_module(node.module)
+            missing = [a.name for a in node.names if not hasattr(module, a.name)]
+            assert not missing, f"{path.name}:{node.lineno}: {node.module} has no {missing}"
+
+
 def test_the_rules_catch_what_they_look_for():
     """A rule that can never fail checks nothing: each finder flags a planted violation and passes a clean module."""
     bad = ast.parse(
