@@ -313,6 +313,18 @@ def test_mtcnn_cascade_equals_facenet_pytorch_detect_on_real_videos():
     assert len(differences) > 50 and np.mean(np.asarray(differences) < 0.5) > 0.95
 
 
+def test_mtcnn_cascade_summed_area_tables_agree_on_every_path():
+    """The CUDA path's cumulative sums (run here on the CPU) equal OpenCV's tables, narrow and wide."""
+    from src.faces.detectors.mtcnn_cascade import _integral
+
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (2, 37, 53, 3), dtype=np.uint8))
+    opencv, torch_sums = _integral(frames), _integral(frames, opencv=False)
+    assert opencv.dtype == torch_sums.dtype == torch.int32
+    assert torch.equal(opencv, torch_sums) and int(opencv[1, -1, -1, 2]) == int(frames[1, ..., 2].sum())
+    wide = torch.full((1, 3000, 3000, 3), 255, dtype=torch.uint8)  # a frame sum past int32
+    assert int(_integral(wide)[0, -1, -1, 0]) == int(_integral(wide, opencv=False)[0, -1, -1, 0]) == 255 * 3000**2
+
+
 def test_brighten_scales_only_dark_content_and_ignores_black_borders():
     frame = np.zeros((40, 60, 3), np.uint8)
     frame[10:30, 20:40] = 50  # dim content on a black canvas: its own mean is 50, the frame's ~8
