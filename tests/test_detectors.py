@@ -15,7 +15,7 @@ from src.faces.detectors.dsfd import dsfd_priors
 from src.faces.detectors.mtcnn import brighten
 from src.faces.detectors.retinaface import RetinaFaceDetector, retinaface_priors
 from src.faces.detectors.retinaface_net import retinaface_mobilenet025
-from src.faces.detectors.torch_detector import decode_boxes, resolve_device
+from src.faces.detectors.torch_detector import decode_boxes, fuse_batchnorm, resolve_device
 from src.faces.detectors.transforms import AreaResize, LongSideResizePad, ShortSideResize
 from src.faces.detectors.weights import WeightsFile, drive_confirmation_url, fetch, load_state_dict
 from src.utils.weights import WeightsError
@@ -311,6 +311,26 @@ def test_mtcnn_cascade_equals_facenet_pytorch_detect_on_real_videos():
         small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
         differences += _assert_same_faces(*_facenet_and_cascade(detector, brighten(small, 130.0, 4.0)))
     assert len(differences) > 50 and np.mean(np.asarray(differences) < 0.5) > 0.95
+
+
+def test_batchnorm_folding_keeps_outputs_and_leaves_the_loaded_net_alone():
+    torch.manual_seed(0)
+    inner = torch.nn.Sequential(torch.nn.Conv2d(8, 4, 1, bias=False), torch.nn.BatchNorm2d(4))
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.LeakyReLU(0.1), inner)
+    for bn in (net[1], inner[1]):  # trained-looking statistics, not the identity
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(0.5, 2)
+    net.eval()
+    keys = list(net.state_dict())
+    fused = fuse_batchnorm(net)
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(fused(x), net(x), atol=1e-5, rtol=1e-5)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert list(net.state_dict()) == keys and isinstance(net[1], torch.nn.BatchNorm2d)
+    detector = RetinaFaceDetector(retinaface_mobilenet025(), device="cpu")
+    assert detector.inference_net is not detector.net
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in detector.inference_net.modules())
 
 
 def test_mtcnn_cascade_summed_area_tables_agree_on_every_path():

@@ -61,7 +61,7 @@ class DSFDDetector(SSDDetector):
 
     def _decode(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, None]:
         inputs = self.transform(frames, self.mean_bgr, self.device, self.dtype)
-        loc, logits, feature_sizes = self.net(inputs.images)
+        loc, logits, feature_sizes = self.inference_net(inputs.images)
         image_hw = tuple(inputs.images.shape[-2:])
         priors = self.cached_priors((tuple(feature_sizes), image_hw), lambda: dsfd_priors(feature_sizes, image_hw))
         # NTech scales the boxes (normalised to the padded input) by the unpadded size: exact when no padding.

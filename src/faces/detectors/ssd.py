@@ -13,7 +13,7 @@ import torchvision
 from torch import nn
 
 from src.faces.detectors.base import FrameDetections
-from src.faces.detectors.torch_detector import BatchedDetector, load_network
+from src.faces.detectors.torch_detector import BatchedDetector, fuse_batchnorm, load_network
 from src.faces.detectors.transforms import InputTransform
 from src.faces.detectors.weights import WeightsFile
 
@@ -26,6 +26,7 @@ class SSDDetector(BatchedDetector):
     """
 
     keep_inclusive: bool = False
+    fuse_batchnorm: bool = False  # run a BatchNorm-folded copy of the net (small nets: DSFD's 120M weights stay single)
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class SSDDetector(BatchedDetector):
         super().__init__(name, device, fp16, batch_size)
         self.weights = None if weights is None else WeightsFile.of(weights, name)
         self.net = load_network(net, self.weights).to(self.device, self.dtype)
+        self.inference_net = fuse_batchnorm(self.net) if self.fuse_batchnorm else self.net  # what _decode runs
         self.transform = transform
         self.confidence_threshold = confidence_threshold
         self.top_k = top_k

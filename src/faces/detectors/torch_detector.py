@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import abc
+import copy
+import itertools
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from src.faces.detectors.base import FaceDetector, FrameDetections
 from src.faces.detectors.weights import WeightsError, WeightsFile, load_state_dict
@@ -68,6 +71,24 @@ def load_network(net: nn.Module, weights: WeightsFile | None) -> nn.Module:
         except RuntimeError as exc:
             raise WeightsError(f"{path}: does not fit {type(net).__name__}: {' '.join(str(exc).split())}") from exc
     return net.eval()
+
+
+def fuse_batchnorm(net: nn.Module) -> nn.Module:
+    """An inference copy of ``net`` (in eval mode) where every BatchNorm2d that directly follows a Conv2d inside a
+    Sequential is folded into that conv's weights and bias (and replaced by Identity): the same outputs to float
+    rounding, without the separate normalisation pass (a fifth of RetinaFace-mnet's CPU time). ``net`` itself, its
+    state dict included, is left as it is."""
+    fused = copy.deepcopy(net).eval()
+    for module in fused.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        names = list(module._modules)
+        for conv_name, norm_name in itertools.pairwise(names):
+            conv, norm = module._modules[conv_name], module._modules[norm_name]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                module._modules[conv_name] = fuse_conv_bn_eval(conv, norm)
+                module._modules[norm_name] = nn.Identity()
+    return fused
 
 
 def _key_mismatch(net: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
