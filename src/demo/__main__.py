@@ -20,7 +20,7 @@ from src.utils.paths import REPO_ROOT
 class DemoSettings:
     work_dir: Path = setting(REPO_ROOT / "work", "outputs go to <work_dir>/demo")
     quick: bool = setting(False, "the reduced variant (tests, CI)")
-    steps: int | None = setting(None, "training steps (null: 250, quick 150)")
+    steps: int | None = setting(None, "training steps (null: 250)")
     fresh: bool = setting(False, "delete <work_dir>/demo first and rebuild everything")
 
 

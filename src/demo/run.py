@@ -216,7 +216,7 @@ def run_demo(work_dir: Path, quick: bool = False, steps: int | None = None, fres
     paths = DemoPaths(Path(work_dir).resolve())
     if fresh and paths.root.exists():
         shutil.rmtree(paths.root)
-    steps = steps or (150 if quick else 250)
+    steps = steps or 250  # quick too: 150 steps once gave a held-out log loss of 1.05 (docs/benchmarks.md)
     print(f"=== demo data ({'quick' if quick else 'full'}): real clips and self-blended fakes -> {paths.root}")
     seconds = {}
     detector = compose_detector(device="cpu", min_score=0.9)
