@@ -258,8 +258,8 @@ def test_a_report_made_by_another_model_is_never_submitted(tmp_path):
 @pytest.mark.slow
 def test_sigterm_during_predict_leaves_a_complete_submission(tiny_model, tmp_path):
     videos = tmp_path / "videos"
-    for i in range(12):
-        VideoWriterHelper.write(videos / f"v{i:02d}.mp4", seed=i)
+    for i in range(40):  # enough work that the signal lands mid-run (12 tiny videos once finished between two polls)
+        VideoWriterHelper.write(videos / f"v{i:02d}.mp4", seed=i, frames=32)
     out = tmp_path / "submission.csv"
     command = [sys.executable, "predict.py", f"videos={videos}", f"out={out}", "ensemble=tiny"]
     command += ["ensemble.members.frame=null", f"ensemble.members.seq.model.path={tiny_model}"]
@@ -274,17 +274,17 @@ def test_sigterm_during_predict_leaves_a_complete_submission(tiny_model, tmp_pat
     assert proc.returncode not in (0, -signal.SIGTERM), stderr[-2000:]
     assert "interrupted (SIGTERM)" in stderr and "Traceback" not in stderr, stderr[-2000:]
     rows = out.read_text().splitlines()
-    assert len(rows) == 13  # header + every video, unscored ones with the fallback
+    assert len(rows) == 41  # header + every video, unscored ones with the fallback
     run_report = json.loads((tmp_path / "submission_report" / "run_report.json").read_text())
-    assert run_report["rows"] == 12
+    assert run_report["rows"] == 40
 
 
 class VideoWriterHelper:
     @staticmethod
-    def write(path: Path, seed: int) -> None:
+    def write(path: Path, seed: int, frames: int = 8) -> None:
         from src.video.io import write_video
 
-        write_video(path, synthetic_frames(8, 64, 64, seed=seed), fps=25, crf=30)
+        write_video(path, synthetic_frames(frames, 64, 64, seed=seed), fps=25, crf=30)
 
 
 # 7 and 8. checks before work, one line
@@ -450,8 +450,8 @@ def test_a_full_disk_stops_the_stage_instead_of_failing_every_item(tmp_path):
 @pytest.mark.slow
 def test_sigterm_stops_preprocess_with_one_line_and_keeps_finished_videos(tmp_path):
     root = tmp_path / "data"
-    for i in range(10):
-        VideoWriterHelper.write(root / f"v{i}.mp4", seed=i)
+    for i in range(40):  # enough work that the signal lands mid-stage (10 tiny videos once finished between polls)
+        VideoWriterHelper.write(root / f"v{i:02d}.mp4", seed=i, frames=32)
     work = tmp_path / "work"
     command = [sys.executable, "preprocess.py", "data=folder", f"data.root={root}", "data.labels=null"]
     command += [f"data.work_dir={work}", "run=[probe,detect]", "progress=false", f"hydra.run.dir={tmp_path / 'h'}"]
