@@ -4,6 +4,7 @@ local run folder; an export logs the model as an artifact."""
 from __future__ import annotations
 
 import json
+import time
 from functools import partial
 
 import pytest
@@ -70,5 +71,7 @@ def test_export_logs_the_model_as_an_artifact(tmp_path):
     exported = write_export(nn.Linear(2, 1).state_dict(), spec, tmp_path / "models", "tiny_linear")
     log_model_artifact(exported, project="dfdetect-test", save_dir=tmp_path)
     (log,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
-    data = log.read_bytes()
+    deadline = time.time() + 60  # wandb's separate writer process may flush the offline log after finish() returns
+    while b"tiny_linear.safetensors" not in (data := log.read_bytes()) and time.time() < deadline:
+        time.sleep(0.5)
     assert b"tiny_linear" in data and b"tiny_linear.safetensors" in data
