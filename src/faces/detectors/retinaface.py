@@ -46,7 +46,7 @@ class RetinaFaceDetector(SSDDetector):
     """RetinaFace with SSD decoding and torchvision NMS; landmarks included."""
 
     keep_inclusive = True  # RobustForensics keeps score >= vis_thres
-    fuse_batchnorm = True  # ~20 % faster on the CPU, the same boxes (tests/test_detectors_reference.py)
+    fold_batchnorm = True  # ~20 % faster on the CPU, the same boxes (tests/test_detectors_reference.py)
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ class SSDDetector(BatchedDetector):
     """
 
     keep_inclusive: bool = False
-    fuse_batchnorm: bool = False  # run a BatchNorm-folded copy of the net (small nets: DSFD's 120M weights stay single)
+    fold_batchnorm: bool = False  # run a BatchNorm-folded copy of the net (small nets: DSFD's 120M weights stay single)
 
     def __init__(
         self,
@@ -46,7 +46,7 @@ class SSDDetector(BatchedDetector):
         super().__init__(name, device, fp16, batch_size)
         self.weights = None if weights is None else WeightsFile.of(weights, name)
         self.net = load_network(net, self.weights).to(self.device, self.dtype)
-        self.inference_net = fuse_batchnorm(self.net) if self.fuse_batchnorm else self.net  # what _decode runs
+        self.inference_net = fuse_batchnorm(self.net) if self.fold_batchnorm else self.net  # what _decode runs
         self.transform = transform
         self.confidence_threshold = confidence_threshold
         self.top_k = top_k
