@@ -3,7 +3,7 @@
 python bench/predict.py [videos=20] [ensembles=[tiny]] [workers=[0,2]] [repeats=2] [device=auto] [predict=[...]]
 
 For each ensemble and number of preparing worker processes, ``repeats`` pairs of runs back to back, each in a
-fresh process: decode-only (the frames the ensemble samples, PyAV, in the same number of worker processes) and
+fresh process: decode-only (the frames the ensemble samples, PyAV, as the preparation decodes them) and
 predict (preparation in the workers, models in the main process); the ratio of the two throughputs is the row's
 result (robust to a machine shared with other jobs; the load average is printed beside it). Peak RSS: the main
 process and the largest worker. Stage columns are mean seconds per video; preparation stages run in the workers
@@ -70,14 +70,20 @@ class DecodeOnly:
     def __call__(self, path: str) -> int:
         info = probe(path)
         with open_video(path, "pyav", info) as reader:
-            return sum(len(i) for i, _ in reader.iter_chunks(self.chunk, self.sampling(info)))
+            return sum(len(i) for i, _ in reader.iter_chunk_lists(self.chunk, self.sampling(info)))
 
 
 def decode_rate(preparer, records, workers: int) -> float:
-    """Videos/s of decoding alone in ``workers`` processes (as prediction's preparation runs), all in flight; like
-    the predict run, the time includes starting the workers."""
+    """Videos/s of decoding alone as prediction's preparation runs: in ``workers`` processes, all in flight (the
+    time includes starting them, as the predict run's does), one decoder thread each; with ``workers=0`` in this
+    process with FFmpeg's frame threads (the one-thread path's decoding)."""
+    decode = DecodeOnly(preparer.sampling, preparer.chunk)
     start = time.perf_counter()
-    pool = ProcessExecutor(DecodeOnly(preparer.sampling, preparer.chunk), max(1, workers))
+    if workers == 0:
+        for record in records:
+            decode(str(record.path))
+        return len(records) / (time.perf_counter() - start)
+    pool = ProcessExecutor(decode, workers)
     try:
         for future in [pool.submit(str(r.path)) for r in records]:
             future.result()

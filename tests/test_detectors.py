@@ -367,3 +367,35 @@ def test_mtcnn_maps_downscaled_boxes_back_to_source_pixels():
     small_box = default_detector()(astronaut[None])[0].boxes[0]
     big_box = default_detector()(big[None])[0].boxes[0]
     np.testing.assert_allclose(big_box / 3, small_box, atol=6)
+
+
+def test_detectors_take_lists_of_frames_as_they_take_arrays():
+    """Decoded frames reach the built-in detectors as the decoder's list (no stacking copy); a detector that only
+    knows arrays gets them stacked; frames of different sizes or types are one clear error."""
+    import skimage.data
+
+    from src.faces.detectors.base import FaceDetector, FrameDetections
+
+    astronaut = skimage.data.astronaut()
+    frames = [astronaut, np.ascontiguousarray(astronaut[:, ::-1]), np.full_like(astronaut, 128)]
+    detector = default_detector()
+    assert detector.takes_frame_lists
+    for listed, stacked in zip(detector(frames), detector(np.stack(frames)), strict=True):
+        np.testing.assert_array_equal(listed.boxes, stacked.boxes)
+        np.testing.assert_array_equal(listed.scores, stacked.scores)
+
+    torch.manual_seed(0)  # RetinaFace (random weights, a low threshold so that boxes come out) and its transform
+    retina = RetinaFaceDetector(retinaface_mobilenet025(), device="cpu", confidence_threshold=0.01)
+    for listed, stacked in zip(retina(frames), retina(np.stack(frames)), strict=True):
+        np.testing.assert_array_equal(listed.boxes, stacked.boxes)
+
+    class ArraysOnly(FaceDetector):
+        def detect(self, batch):
+            assert isinstance(batch, np.ndarray) and batch.shape == (3, *astronaut.shape)
+            return [FrameDetections.empty() for _ in batch]
+
+    assert len(ArraysOnly()(frames)) == 3 and ArraysOnly()([]) == []
+    with pytest.raises(ValueError, match="of one size"):
+        detector([astronaut, astronaut[:100]])
+    with pytest.raises(ValueError, match="uint8"):
+        detector([astronaut.astype(np.float32)])

@@ -68,8 +68,11 @@ def test_display_rotation_comes_out_upright(tmp_path, rotation, backend):
     assert (info.height, info.width) == upright.shape[:2]
     with open_video(path, backend) as reader:
         frames = reader.read([0, 3, 7])
+        (_, listed), *_ = reader.iter_chunk_lists(4, [0, 3, 7])
     assert frames.shape == (3, *upright.shape)
     assert np.abs(frames.astype(int) - upright).mean() < 2.0
+    assert all(f.flags.c_contiguous for f in listed)  # OpenCV and torch.from_numpy get plain frames
+    assert np.array_equal(np.stack(listed), frames)
 
 
 def test_read_modes_agree(tmp_path):
@@ -84,6 +87,11 @@ def test_read_modes_agree(tmp_path):
         wanted = [1, 1, 2, 5, 5, 5, 9, 39]
         chunked = np.concatenate([f for _, f in pav.iter_chunks(chunk_size=3, indices=wanted)])
         assert np.array_equal(chunked, dec.read(wanted))
+        for reader in (dec, pav):  # the same frames as lists, one (H, W, 3) array per index, repeats included
+            listed = list(reader.iter_chunk_lists(chunk_size=3, indices=wanted))
+            assert [i.tolist() for i, _ in listed] == [[1, 1, 2], [5, 5, 5], [9, 39]]
+            assert all(isinstance(f, list) for _, f in listed)
+            assert np.array_equal(np.stack([f for _, fs in listed for f in fs]), chunked)
         repeated = dec.read([5, 5, 6])
         assert np.array_equal(repeated[0], repeated[1])
         with pytest.raises(ValueError, match="sorted"):
@@ -166,3 +174,31 @@ def test_bad_input_raises_one_clear_error(tmp_path, case, backend):
     message = str(err.value)
     assert str(path) in message and cause in message
     assert "\n" not in message
+
+
+def _decoder_threads() -> int:
+    from src.video import io
+
+    return io._DECODE_THREADS
+
+
+def test_worker_processes_decode_with_one_thread_each(tmp_path):
+    """Preparing workers already use every core: their decoders run one FFmpeg thread each (same frames)."""
+    from src.video.io import set_decode_threads
+    from src.video.prefetch import ProcessExecutor
+
+    pool = ProcessExecutor(_decoder_threads, workers=1)
+    try:
+        assert pool.submit().result() == 1
+    finally:
+        pool.shutdown()
+    path = write_video(tmp_path / "clip.mp4", synthetic_frames(12, 48, 64), fps=25)
+    with PyAVReader(path) as reader:
+        default = reader.read(range(12))
+        set_decode_threads(1)
+        try:
+            assert np.array_equal(reader.read(range(12)), default)
+        finally:
+            set_decode_threads(0)
+    with pytest.raises(ValueError, match="decoder threads"):
+        set_decode_threads(-1)

@@ -31,7 +31,7 @@ class SampledFrames:
     """The decoded frames of one video, addressed by source frame index."""
 
     indices: np.ndarray  # int64 (F,), increasing
-    frames: np.ndarray  # uint8 (F, H, W, 3) RGB
+    frames: np.ndarray | list[np.ndarray]  # uint8 RGB: (F, H, W, 3), or F (H, W, 3) frames as the decoder made them
 
     def __post_init__(self) -> None:
         self._row = {int(i): r for r, i in enumerate(np.asarray(self.indices).tolist())}

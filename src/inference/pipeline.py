@@ -158,8 +158,8 @@ class FacePreparer:
         with timer("cut"):
             for chunk in kept:
                 crops.add(chunk, wanted)
-        if keep_frames and keep and frames is None:
-            frames = SampledFrames(indices, np.concatenate([c.frames for c in kept]))
+        if keep_frames and keep and frames is None:  # the decoded frames themselves (a list), not a copy
+            frames = SampledFrames(indices, [frame for chunk in kept for frame in chunk.frames])
         del kept
         if not keep and wanted:  # second, sparse pass: only the frames the crops need
             for chunk in self._chunks(path, info, np.array(sorted(wanted), np.int64), timer):
@@ -172,7 +172,7 @@ class FacePreparer:
     def _chunks(self, path: str, info: VideoInfo, indices: np.ndarray, timer: StageTimer) -> Iterator[SampledFrames]:
         """Decoded frames ``indices`` in chunks, one PyAV pass; the decoding time goes to ``decode``."""
         with open_video(path, "pyav", info) as reader:
-            chunks = reader.iter_chunks(self.chunk, indices)
+            chunks = reader.iter_chunk_lists(self.chunk, indices)
             while True:
                 with timer("decode"):
                     chunk = next(chunks, None)

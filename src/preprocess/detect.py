@@ -64,7 +64,7 @@ def detect_video(
     detect_seconds = 0.0
     start = time.perf_counter()
     with open_video(path, "pyav", info) as reader:
-        chunks = reader.iter_chunks(chunk_size, indices)
+        chunks = reader.iter_chunk_lists(chunk_size, indices)
         for _, batch in prefetched(chunks) if prefetch else chunks:
             tic = time.perf_counter()
             frames += detector(batch)

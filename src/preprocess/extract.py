@@ -99,7 +99,7 @@ def cut_clips(
     with contextlib.ExitStack() as stack:
         writers = [stack.enter_context(encoder.writer(paths[plan.name], info.fps)) for plan in plans]
         reader = stack.enter_context(open_video(video, backend, info))
-        for indices, frames in reader.iter_chunks(chunk_size, wanted):
+        for indices, frames in reader.iter_chunk_lists(chunk_size, wanted):
             for plan, writer in zip(plans, writers, strict=True):  # a reused image is written once per clip frame
                 first = np.searchsorted(plan.image_frames, indices, side="left")
                 last = np.searchsorted(plan.image_frames, indices, side="right")

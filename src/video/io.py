@@ -30,6 +30,18 @@ av.logging.set_level(None)
 
 Backend = Literal["auto", "decord", "pyav"]
 
+_DECODE_THREADS = 0  # PyAV decoder threads per video; 0 = FFmpeg's choice (one per core)
+
+
+def set_decode_threads(threads: int) -> None:
+    """PyAV decoder threads per video in this process (0 = FFmpeg's choice). Worker processes that decode one video
+    each set 1: FFmpeg's frame threads then only compete with the other workers (two single-threaded decoders in
+    two processes give 1.42 videos/s on 2 cores where two frame-threaded ones give 1.26; docs/benchmarks.md)."""
+    global _DECODE_THREADS
+    if threads < 0:
+        raise ValueError(f"decoder threads must be >= 0, got {threads}")
+    _DECODE_THREADS = threads
+
 
 class VideoReadError(RuntimeError):
     """A video file cannot be read; ``str()`` is one line: ``<path>: <cause>``."""
@@ -158,6 +170,14 @@ class VideoReader(abc.ABC):
             chunk = idx[begin : begin + chunk_size]
             yield chunk, self.read(chunk)
 
+    def iter_chunk_lists(
+        self, chunk_size: int = 64, indices: Sequence[int] | None = None
+    ) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
+        """Like :meth:`iter_chunks`, each chunk's frames as a list of (H, W, 3) arrays: what the decoder made, not
+        copied into one array (PyAV: that copy cost a quarter of the decoding time; docs/benchmarks.md)."""
+        for chunk, frames in self.iter_chunks(chunk_size, indices):
+            yield chunk, list(frames)
+
     @abc.abstractmethod
     def _read_unique(self, indices: np.ndarray) -> np.ndarray:
         """Frames at strictly increasing, in-range ``indices``."""
@@ -173,8 +193,9 @@ class VideoReader(abc.ABC):
         return idx
 
     def _upright(self, frame: np.ndarray) -> np.ndarray:
-        # The display matrix rotates counter-clockwise; np.rot90 with positive k does the same.
-        return np.rot90(frame, k=self.info.rotation // 90) if self.info.rotation else frame
+        # The display matrix rotates counter-clockwise; np.rot90 with positive k does the same (copied: OpenCV and
+        # torch.from_numpy want C-contiguous frames).
+        return np.ascontiguousarray(np.rot90(frame, k=self.info.rotation // 90)) if self.info.rotation else frame
 
 
 class PyAVReader(VideoReader):
@@ -187,19 +208,25 @@ class PyAVReader(VideoReader):
     def iter_chunks(
         self, chunk_size: int = 64, indices: Sequence[int] | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        # One decoding pass for the whole request, instead of one pass per chunk.
+        for chunk, frames in self.iter_chunk_lists(chunk_size, indices):
+            yield chunk, np.stack(frames)
+
+    def iter_chunk_lists(
+        self, chunk_size: int = 64, indices: Sequence[int] | None = None
+    ) -> Iterator[tuple[np.ndarray, list[np.ndarray]]]:
+        # One decoding pass for the whole request, instead of one pass per chunk; a repeated index repeats the frame.
         idx = self._validate(range(self.info.num_frames) if indices is None else indices)
         unique = np.unique(idx)
         decoded = zip(unique.tolist(), self._decode(unique), strict=True)
         position, frame = -1, None
         for begin in range(0, idx.size, chunk_size):
             chunk = idx[begin : begin + chunk_size]
-            out = np.empty((chunk.size, self.info.height, self.info.width, 3), np.uint8)
-            for slot, wanted in enumerate(chunk.tolist()):
+            frames = []
+            for wanted in chunk.tolist():
                 while position < wanted:
                     position, frame = next(decoded)
-                out[slot] = frame
-            yield chunk, out
+                frames.append(frame)
+            yield chunk, frames
 
     def _read_unique(self, indices: np.ndarray) -> np.ndarray:
         out = np.empty((indices.size, self.info.height, self.info.width, 3), np.uint8)
@@ -217,6 +244,8 @@ class PyAVReader(VideoReader):
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = self.thread_type
+                if _DECODE_THREADS:
+                    stream.thread_count = _DECODE_THREADS
                 for frame_index, frame in enumerate(container.decode(stream)):
                     if frame_index < target:
                         continue

@@ -16,6 +16,8 @@ from src.utils.io import json_default, write_npz
 
 DETECTIONS_SCHEMA_VERSION = 1
 
+Frames = np.ndarray | Sequence[np.ndarray]  # a batch: an (N, H, W, 3) array, or N (H, W, 3) arrays of one size
+
 
 @dataclass
 class FrameDetections:
@@ -46,27 +48,40 @@ class FrameDetections:
 
 
 class FaceDetector(abc.ABC):
-    """Batch of RGB uint8 frames (N, H, W, 3) in, one :class:`FrameDetections` per frame out.
+    """Batch of RGB uint8 frames in, one :class:`FrameDetections` per frame out.
+
+    A batch is an (N, H, W, 3) array or a list of N (H, W, 3) arrays of one size. ``detect`` gets a list as it is
+    when the class sets ``takes_frame_lists`` (the built-in detectors: decoded frames then reach them without being
+    stacked into one array, a copy that cost a quarter of decoding's time), else stacked into an array.
 
     Implementations run in inference mode on ``device`` and report their settings in ``config`` so that every
     artifact records exactly how its boxes were made.
     """
 
     name: str = "detector"
+    takes_frame_lists: bool = False  # detect() accepts a list of same-size frames, not only an (N, H, W, 3) array
 
     @abc.abstractmethod
-    def detect(self, frames: np.ndarray) -> list[FrameDetections]:
-        """Detect faces in each frame; coordinates are in the pixels of the frames given."""
+    def detect(self, frames: Frames) -> list[FrameDetections]:
+        """Detect faces in each frame (a checked, non-empty batch); coordinates are in the pixels of the frames."""
 
     @property
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
-    def __call__(self, frames: np.ndarray) -> list[FrameDetections]:
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"expected uint8 frames (N, H, W, 3), got {frames.dtype} {frames.shape}")
-        return self.detect(frames)
+    def __call__(self, frames: Frames) -> list[FrameDetections]:
+        if isinstance(frames, np.ndarray):
+            if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+                raise ValueError(f"expected uint8 frames (N, H, W, 3), got {frames.dtype} {frames.shape}")
+        else:
+            frames = list(frames)
+            kinds = {(np.asarray(f).dtype, np.shape(f)) for f in frames}
+            if len(kinds) > 1 or any(dtype != np.uint8 or len(shape) != 3 or shape[-1] != 3 for dtype, shape in kinds):
+                got = ", ".join(sorted(f"{dtype} {shape}" for dtype, shape in kinds))
+                raise ValueError(f"expected uint8 frames (H, W, 3) of one size, got {got}")
+            if frames and not self.takes_frame_lists:
+                frames = np.stack(frames)
+        return self.detect(frames) if len(frames) else []
 
 
 @dataclass

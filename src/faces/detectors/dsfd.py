@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
+from src.faces.detectors.base import Frames
 from src.faces.detectors.ssd import SSDDetector
 from src.faces.detectors.torch_detector import decode_boxes
 from src.faces.detectors.transforms import AreaResize, InputTransform
@@ -59,7 +59,7 @@ class DSFDDetector(SSDDetector):
         thresholds = (confidence_threshold, nms_threshold, keep_threshold)
         super().__init__(net, transform, name, *thresholds, batch_size, top_k=top_k, weights=weights, **common)
 
-    def _decode(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, None]:
+    def _decode(self, frames: Frames) -> tuple[torch.Tensor, torch.Tensor, None]:
         inputs = self.transform(frames, self.mean_bgr, self.device, self.dtype)
         loc, logits, feature_sizes = self.inference_net(inputs.images)
         image_hw = tuple(inputs.images.shape[-2:])

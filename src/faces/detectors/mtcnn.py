@@ -23,7 +23,7 @@ import torch
 from facenet_pytorch import MTCNN
 from PIL import Image
 
-from src.faces.detectors.base import FrameDetections
+from src.faces.detectors.base import FrameDetections, Frames
 from src.faces.detectors.mtcnn_cascade import MTCNNCascade
 from src.faces.detectors.torch_detector import BatchedDetector
 
@@ -84,8 +84,8 @@ class MTCNNDetector(BatchedDetector):
             "scale": self.scale,
         }
 
-    def _detect_batch(self, frames: np.ndarray) -> list[FrameDetections]:
-        height, width = frames.shape[1:3]
+    def _detect_batch(self, frames: Frames) -> list[FrameDetections]:
+        height, width = frames[0].shape[:2]
         scale = np.ones(2, np.float32)  # x, y
         if self.scale is not None:  # PIL's default resampling and truncated sizes; boxes scaled back by 1 / scale
             size = (int(width * self.scale), int(height * self.scale))

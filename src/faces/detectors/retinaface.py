@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
+from src.faces.detectors.base import Frames
 from src.faces.detectors.ssd import SSDDetector
 from src.faces.detectors.torch_detector import decode_boxes, decode_landmarks
 from src.faces.detectors.transforms import InputTransform, ShortSideResize
@@ -64,8 +64,8 @@ class RetinaFaceDetector(SSDDetector):
         thresholds = (confidence_threshold, nms_threshold, keep_threshold)
         super().__init__(net, transform, name, *thresholds, batch_size, weights=weights, **common)
 
-    def _decode(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        height, width = frames.shape[1:3]
+    def _decode(self, frames: Frames) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        height, width = frames[0].shape[:2]
         inputs = self.transform(frames, self.mean_bgr, self.device, self.dtype)
         loc, logits, landmark_offsets = (t.float() for t in self.inference_net(inputs.images))
         grid_hw = tuple(inputs.images.shape[-2:])

@@ -7,12 +7,11 @@ import abc
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import numpy as np
 import torch
 import torchvision
 from torch import nn
 
-from src.faces.detectors.base import FrameDetections
+from src.faces.detectors.base import FrameDetections, Frames
 from src.faces.detectors.torch_detector import BatchedDetector, fuse_batchnorm, load_network
 from src.faces.detectors.transforms import InputTransform
 from src.faces.detectors.weights import WeightsFile
@@ -75,10 +74,10 @@ class SSDDetector(BatchedDetector):
         return self._priors[key]
 
     @abc.abstractmethod
-    def _decode(self, frames: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def _decode(self, frames: Frames) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(boxes (B, P, 4) in source pixels, face scores (B, P), landmarks (B, P, 5, 2) or None)``."""
 
-    def _detect_batch(self, frames: np.ndarray) -> list[FrameDetections]:
+    def _detect_batch(self, frames: Frames) -> list[FrameDetections]:
         boxes, scores, points = self._decode(frames)
         return [self._select(boxes[i], scores[i], None if points is None else points[i]) for i in range(len(frames))]
 

@@ -7,12 +7,11 @@ import copy
 import itertools
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from src.faces.detectors.base import FaceDetector, FrameDetections
+from src.faces.detectors.base import FaceDetector, FrameDetections, Frames
 from src.faces.detectors.weights import WeightsError, WeightsFile, load_state_dict
 
 
@@ -29,6 +28,8 @@ def resolve_device(device: str) -> torch.device:
 class BatchedDetector(FaceDetector):
     """Runs ``_detect_batch`` on at most ``batch_size`` frames at a time, in inference mode, on ``device``."""
 
+    takes_frame_lists = True
+
     def __init__(self, name: str, device: str = "auto", fp16: bool = False, batch_size: int = 8):
         if batch_size < 1:
             raise ValueError(f"{name}: batch_size must be >= 1, got {batch_size}")
@@ -40,7 +41,7 @@ class BatchedDetector(FaceDetector):
         self.dtype = torch.float16 if fp16 else torch.float32
         self.batch_size = batch_size
 
-    def detect(self, frames: np.ndarray) -> list[FrameDetections]:
+    def detect(self, frames: Frames) -> list[FrameDetections]:
         results: list[FrameDetections] = []
         with torch.inference_mode():
             for start in range(0, len(frames), self.batch_size):
@@ -48,7 +49,8 @@ class BatchedDetector(FaceDetector):
         return results
 
     @abc.abstractmethod
-    def _detect_batch(self, frames: np.ndarray) -> list[FrameDetections]: ...
+    def _detect_batch(self, frames: Frames) -> list[FrameDetections]:
+        """At most ``batch_size`` frames (an array or a list of same-size arrays, see :class:`FaceDetector`)."""
 
     @property
     def config(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from src.faces.detectors.base import Frames
+
 
 @dataclass
 class NetworkInput:
@@ -28,9 +30,9 @@ class NetworkInput:
 class InputTransform(abc.ABC):
     @abc.abstractmethod
     def __call__(
-        self, frames: np.ndarray, mean_bgr: tuple[float, float, float], device: torch.device, dtype: torch.dtype
+        self, frames: Frames, mean_bgr: tuple[float, float, float], device: torch.device, dtype: torch.dtype
     ) -> NetworkInput:
-        """Resize and normalise a batch of same-size RGB uint8 frames (N, H, W, 3)."""
+        """Resize and normalise a batch of same-size RGB uint8 frames (an (N, H, W, 3) array or a list of them)."""
 
     @property
     def config(self) -> dict[str, Any]:
@@ -47,7 +49,7 @@ class _CV2Resize(InputTransform):
     def factor(self, height: int, width: int) -> float: ...
 
     def __call__(self, frames, mean_bgr, device, dtype) -> NetworkInput:
-        factor = self.factor(*frames.shape[1:3])
+        factor = self.factor(*frames[0].shape[:2])
         flag = getattr(cv2, f"INTER_{self.interpolation.upper()}")
         # Channels resize independently, so resizing RGB and flipping to BGR afterwards gives the same pixels.
         resized = np.stack([cv2.resize(frame, None, fx=factor, fy=factor, interpolation=flag) for frame in frames])
@@ -93,6 +95,7 @@ class LongSideResizePad(InputTransform):
     size_divisible: int = 32
 
     def __call__(self, frames, mean_bgr, device, dtype) -> NetworkInput:
+        frames = np.asarray(frames)  # stacks a list of frames
         height, width = frames.shape[1:3]
         factor = self.size / max(height, width)
         images = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).flip(1).to(dtype)

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from src.faces.detectors.base import FaceDetector, FrameDetections
+from src.faces.detectors.base import FaceDetector, FrameDetections, Frames
 
 
 class WholeFrameDetector(FaceDetector):
     name = "whole_frame"
+    takes_frame_lists = True
 
-    def detect(self, frames: np.ndarray) -> list[FrameDetections]:
-        height, width = frames.shape[1:3]
+    def detect(self, frames: Frames) -> list[FrameDetections]:
+        height, width = frames[0].shape[:2]
         return [FrameDetections([[0, 0, width, height]], [1.0]) for _ in frames]
 
     @property
