@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
+from src.video.io import set_decode_threads
+
 T = TypeVar("T")
 
 
@@ -76,6 +78,7 @@ def _start_worker(fn: Callable[..., Any], threads: int) -> None:
     global _WORKER_FN
     _WORKER_FN = fn
     limit_threads(threads)
+    set_decode_threads(threads)  # the workers, not FFmpeg's frame threads, share the cores
 
 
 def _run_in_worker(*args: Any, **kwargs: Any) -> Any:
