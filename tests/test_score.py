@@ -159,19 +159,27 @@ def test_short_face_crop_clip_is_scored_and_the_cause_named(models, tmp_path):
     assert "short clip" in whole.faces_path
 
 
-def test_score_decodes_a_video_once_even_through_its_fallbacks(models, tmp_path, monkeypatch):
-    """The pictures use the frames preparation decoded, and the short-clip fallback prepares again from them."""
+def test_score_decodes_and_detects_a_video_once_even_through_its_fallbacks(models, tmp_path, monkeypatch):
+    """The pictures use the frames preparation decoded; the short-clip fallback prepares again from them and from
+    the first run's detections (only the tracker changes)."""
+    from src.faces.detectors.mtcnn import MTCNNDetector
+
     video = face_crop_video(tmp_path / "crop.mp4")
-    decodes = []
-    decode = FacePreparer._chunks
+    decodes, detected = [], []
+    decode, detect = FacePreparer._chunks, MTCNNDetector.detect
     monkeypatch.setattr(
         FacePreparer, "_chunks", lambda self, path, *rest: decodes.append(path) or decode(self, path, *rest)
+    )
+    monkeypatch.setattr(
+        MTCNNDetector, "detect", lambda self, frames: detected.append(len(frames)) or detect(self, frames)
     )
     monkeypatch.setattr(score_module, "sampled_frames", lambda *_: pytest.fail("the report decoded the video again"))
     args = ["ensemble=tiny", f"models_dir={models}", f"report={tmp_path / 'r.html'}", "progress=false"]
     (scored,) = score([video, *args])
     assert "short clip" in scored.faces_path and decodes == [video]
-    assert scored.frames.frames.shape == (len(scored.result.decoded), 298, 298, 3)
+    assert sum(detected) == len(scored.result.detected) == 4  # each detection frame once
+    assert sum(len(f) for f in scored.detections.frames) == 4  # the replayed faces are the report's
+    assert np.shape(scored.frames.frames) == (len(scored.result.decoded), 298, 298, 3)
 
 
 def test_predict_accepts_a_single_video_file(models, tmp_path):

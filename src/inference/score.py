@@ -24,7 +24,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.special import logit
 
-from src.faces.detectors.base import FaceDetector, FrameDetections, VideoDetections
+from src.faces.detectors.base import FaceDetector, FrameDetections, Frames, VideoDetections
 from src.faces.detectors.whole_frame import WholeFrameDetector
 from src.inference.aggregation import MemberOutput, finalize
 from src.inference.ensemble import Ensemble, SampledFrames
@@ -42,12 +42,35 @@ CROP_MAX_ASPECT = 1.5  # ... and about this square is taken for a face crop when
 class RecordingDetector(FaceDetector):
     """Passes frames to ``inner`` and keeps what it found, in call order (reset per video)."""
 
+    takes_frame_lists = True  # ``inner`` stacks them if it needs to
+
     def __init__(self, inner: FaceDetector):
         self.inner, self.name, self.found = inner, inner.name, []
 
-    def detect(self, frames: np.ndarray) -> list[FrameDetections]:
+    def detect(self, frames: Frames) -> list[FrameDetections]:
         found = self.inner(frames)
         self.found += found
+        return found
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.inner.config
+
+
+class ReplayDetector(FaceDetector):
+    """Answers, in call order, with what ``inner`` found earlier on the same frames: a video prepared again with
+    other tracker settings is not detected again."""
+
+    takes_frame_lists = True
+
+    def __init__(self, inner: FaceDetector, found: list[FrameDetections]):
+        self.inner, self.name, self._found, self._next = inner, inner.name, list(found), 0
+
+    def detect(self, frames: Frames) -> list[FrameDetections]:
+        found = self._found[self._next : self._next + len(frames)]
+        if len(found) != len(frames):
+            raise RuntimeError(f"{self.name}: asked for more frames than were detected before ({len(self._found)})")
+        self._next += len(frames)
         return found
 
     @property
@@ -83,10 +106,8 @@ class ScoredVideo:
 def sampled_frames(path: str, video: PreparedVideo, chunk: int = 32) -> SampledFrames:
     """The video's sampled frames for the report's pictures (prediction itself keeps only the face crops)."""
     with open_video(path, "pyav", video.info) as reader:
-        chunks = list(reader.iter_chunks(chunk, video.indices))
-    if not chunks:
-        return SampledFrames(np.zeros(0, np.int64), np.zeros((0, video.info.height, video.info.width, 3), np.uint8))
-    return SampledFrames(np.concatenate([i for i, _ in chunks]), np.concatenate([f for _, f in chunks]))
+        chunks = list(reader.iter_chunk_lists(chunk, video.indices))
+    return SampledFrames(np.asarray(video.indices, np.int64), [frame for _, frames in chunks for frame in frames])
 
 
 def looks_like_face_crop(height: int, width: int) -> bool:
@@ -151,7 +172,8 @@ class VideoScorer:
         tracker = self.ensemble.tracker
         with_face = int(np.count_nonzero(result.faces))
         lowered = dataclasses.replace(tracker, t_min=max(1, with_face))
-        predictor = self._predictor(dataclasses.replace(self.ensemble, tracker=lowered), predictor.detector.inner)
+        replay = ReplayDetector(predictor.detector.inner, predictor.detector.found)  # only the tracker changes
+        predictor = self._predictor(dataclasses.replace(self.ensemble, tracker=lowered), replay)
         note = (f"short clip: {with_face} of {len(result.detected)} detection frames have a face but a track needs "
                 f"t_min={tracker.t_min} detections; scored with t_min={lowered.t_min}")  # fmt: skip
         video, result = self._run(predictor, path, frames)
