@@ -60,6 +60,14 @@ def ensemble_config(name: str, models_dir: Path, overrides: list[str]):
     return compose_config("predict", [f"ensemble={name}", "videos=.", f"models_dir={models_dir}", *overrides])
 
 
+def build_predictor(name: str, device: torch.device, overrides: list[str]) -> Predictor:
+    """The ensemble ``name`` (members exported with random weights) and its detector, ready to run on ``device``."""
+    with tempfile.TemporaryDirectory() as models:
+        cfg = ensemble_config(name, Path(models), overrides)
+        ensemble = instantiate(cfg.ensemble)
+    return Predictor(ensemble, instantiate(cfg.detector), device, device.type == "cuda", cfg.detect_batch)
+
+
 @dataclass(frozen=True)
 class DecodeOnly:
     """The floor: decode the frames the ensemble samples (PyAV, in the preparer's chunks), nothing else."""
@@ -94,11 +102,7 @@ def decode_rate(preparer, records, workers: int) -> float:
 
 def measure(name: str, mode: str, workers: int, records, device_type: str, overrides: list[str]) -> dict:
     """One row, in a fresh process (its peak RSS and its workers' are this run's): ``predict`` or ``decode``."""
-    device = torch.device(device_type)
-    with tempfile.TemporaryDirectory() as models:
-        cfg = ensemble_config(name, Path(models), overrides)
-        ensemble = instantiate(cfg.ensemble)
-    predictor = Predictor(ensemble, instantiate(cfg.detector), device, device.type == "cuda", cfg.detect_batch)
+    predictor = build_predictor(name, torch.device(device_type), overrides)
     load = os.getloadavg()[0]
     out = {"load": load}
     if mode == "decode":

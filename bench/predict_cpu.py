@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import resource
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SHARED, machine, markdown_table
-from bench.predict import MODELS, DecodeOnly, ensemble_config
-from src.inference.pipeline import Predictor
+from bench.predict import MODELS, DecodeOnly, build_predictor
 from src.utils.cli import parse_args, setting
 from src.video.io import set_decode_threads
 from src.video.prefetch import limit_threads
@@ -53,10 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{SHARED / 'realvideos' / 'dfdc'}: no benchmark videos")
     limit_threads(1)
     set_decode_threads(1)
-    with tempfile.TemporaryDirectory() as models:
-        cfg = ensemble_config(args.ensemble, Path(models), [])
-        ensemble = instantiate(cfg.ensemble)
-    predictor = Predictor(ensemble, instantiate(cfg.detector), torch.device("cpu"), False, cfg.detect_batch)
+    predictor = build_predictor(args.ensemble, torch.device("cpu"), [])
     floor = DecodeOnly(predictor.prepare.sampling, predictor.prepare.chunk)
     predictor.score(predictor.prepare(str(videos[0])), "warm-up")
     rows, totals = [], []
@@ -73,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     decode, prepare, detect, score = np.mean(totals, axis=0)
     bound = decode / (prepare + score)
     rows.append(["**mean**", *(f"{v:.2f}" for v in (decode, prepare, detect, score)), f"**{bound:.2f}**"])
-    print(f"\n{machine()}; ensemble {args.ensemble}, detector {cfg.detector.name}")
+    print(f"\n{machine()}; ensemble {args.ensemble}, detector {predictor.detector.name}")
     print(markdown_table(HEADER, rows))
 
 

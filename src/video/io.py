@@ -35,8 +35,7 @@ _DECODE_THREADS = 0  # PyAV decoder threads per video; 0 = FFmpeg's choice (one 
 
 def set_decode_threads(threads: int) -> None:
     """PyAV decoder threads per video in this process (0 = FFmpeg's choice). Worker processes that decode one video
-    each set 1: FFmpeg's frame threads then only compete with the other workers (two single-threaded decoders in
-    two processes give 1.42 videos/s on 2 cores where two frame-threaded ones give 1.26; docs/benchmarks.md)."""
+    each set 1: FFmpeg's frame threads then only compete with the other workers (``bench/decode_workers.py``)."""
     global _DECODE_THREADS
     if threads < 0:
         raise ValueError(f"decoder threads must be >= 0, got {threads}")
